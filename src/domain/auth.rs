@@ -1,0 +1,101 @@
+//! Staff access tokens: JWT (RFC 7519) signed with HS256 (RFC 7518 §3.2) through `jwt-compact`.
+//!
+//! Claims: `sub` (staff id), `tenant` (tenant id), `role` ([`Role`]), `exp` and `iat` (Unix seconds).
+//! A token whose signature does not verify, whose `alg` is not `HS256` (including `none`), that is expired, or
+//! that is malformed is rejected with an [`AuthError`] that the API maps to 401.
+
+use super::ticket::Role;
+use chrono::{DateTime, Duration, Utc};
+use jwt_compact::alg::{Hs256, Hs256Key};
+use jwt_compact::{AlgorithmExt, Claims, Header, TimeOptions, UntrustedToken};
+use serde::{Deserialize, Serialize};
+
+/// How long a login token lives: 12 hours.
+pub const TOKEN_TTL_SECONDS: i64 = 12 * 3600;
+
+/// Edgedesk's custom claims (`exp`/`iat` are the registered claims next to them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaffClaims {
+    pub sub: String,
+    pub tenant: String,
+    pub role: Role,
+}
+
+/// Why a token was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("the token is malformed")]
+    Malformed,
+    #[error("the token's algorithm must be HS256")]
+    WrongAlgorithm,
+    #[error("the token's signature is invalid")]
+    BadSignature,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token could not be created")]
+    Creation,
+}
+
+/// Signs claims valid from `now` for [`TOKEN_TTL_SECONDS`].
+pub fn issue(secret: &[u8], claims: StaffClaims, now: DateTime<Utc>) -> Result<String, AuthError> {
+    let opts = TimeOptions::new(Duration::seconds(0), move || now);
+    let claims = Claims::new(claims).set_duration_and_issuance(&opts, Duration::seconds(TOKEN_TTL_SECONDS));
+    Hs256
+        .token(&Header::empty().with_token_type("JWT"), &claims, &Hs256Key::new(secret))
+        .map_err(|_| AuthError::Creation)
+}
+
+/// Verifies a token at time `now` (60 s leeway for clock skew) and returns its claims.
+pub fn verify(secret: &[u8], token: &str, now: DateTime<Utc>) -> Result<StaffClaims, AuthError> {
+    let untrusted = UntrustedToken::new(token).map_err(|_| AuthError::Malformed)?;
+    if untrusted.algorithm() != "HS256" {
+        return Err(AuthError::WrongAlgorithm);
+    }
+    let key = Hs256Key::new(secret);
+    let token = Hs256
+        .validator::<StaffClaims>(&key)
+        .validate(&untrusted)
+        .map_err(|e| match e {
+            jwt_compact::ValidationError::InvalidSignature => AuthError::BadSignature,
+            _ => AuthError::Malformed,
+        })?;
+    let opts = TimeOptions::new(Duration::seconds(60), move || now);
+    token
+        .claims()
+        .validate_expiration(&opts)
+        .map_err(|_| AuthError::Expired)?;
+    Ok(token.claims().custom.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+
+    fn claims() -> StaffClaims {
+        StaffClaims { sub: "s1".into(), tenant: "default".into(), role: Role::Owner }
+    }
+
+    #[test]
+    fn issue_then_verify() {
+        let now = crate::domain::time::from_millis(1_795_352_400_000);
+        let t = issue(b"secret", claims(), now).unwrap();
+        assert_eq!(verify(b"secret", &t, now), Ok(claims()));
+        assert_eq!(verify(b"other", &t, now), Err(AuthError::BadSignature));
+        let later = now + Duration::seconds(TOKEN_TTL_SECONDS + 61);
+        assert_eq!(verify(b"secret", &t, later), Err(AuthError::Expired));
+        assert_eq!(verify(b"secret", "nope", now), Err(AuthError::Malformed));
+    }
+
+    #[test]
+    fn alg_none_and_other_algs_are_refused() {
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let body = b64.encode(r#"{"sub":"s1","tenant":"default","role":"owner","exp":99999999999}"#);
+        for alg in ["none", "HS512"] {
+            let head = b64.encode(format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#));
+            let t = format!("{head}.{body}.{}", b64.encode("sig"));
+            let now = crate::domain::time::from_millis(0);
+            assert_eq!(verify(b"secret", &t, now), Err(AuthError::WrongAlgorithm));
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! Masking of payment data before text leaves Edgedesk (LLM prompts) or reaches staff in live channels.
+//!
+//! Card numbers follow the old support module's pattern (`shared/seed-rules.md`): 13–19 digits, optionally
+//! grouped by spaces or dashes, **and** a valid Luhn checksum, so order numbers and dates are not eaten.
+
+use regex_lite::Regex;
+use std::sync::OnceLock;
+
+/// The replacement for masked data.
+pub const MASK: &str = "****";
+
+fn card_pattern() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        // 13 to 19 digits, each group separated by at most one space or dash.
+        #[allow(clippy::unwrap_used)] // a literal pattern, covered by tests
+        Regex::new(r"\b\d(?:[ -]?\d){12,18}\b").unwrap()
+    })
+}
+
+/// True when the digits pass the Luhn check (ISO/IEC 7812-1).
+pub fn luhn_valid(digits: &str) -> bool {
+    let mut sum = 0;
+    let mut n = 0;
+    for (i, c) in digits.chars().rev().filter(char::is_ascii_digit).enumerate() {
+        let mut d = c as u32 - '0' as u32;
+        if i % 2 == 1 {
+            d *= 2;
+            if d > 9 {
+                d -= 9;
+            }
+        }
+        sum += d;
+        n += 1;
+    }
+    n >= 13 && sum % 10 == 0
+}
+
+/// Replaces every Luhn-valid card number in `text` with [`MASK`]; other text is unchanged.
+pub fn mask_card_numbers(text: &str) -> String {
+    card_pattern()
+        .replace_all(text, |caps: &regex_lite::Captures<'_>| {
+            let m = &caps[0];
+            if luhn_valid(m) {
+                MASK.to_string()
+            } else {
+                m.to_string()
+            }
+        })
+        .into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_valid_cards_in_any_grouping() {
+        assert_eq!(
+            mask_card_numbers("card 4111 1111 1111 1111 thanks"),
+            "card **** thanks"
+        );
+        assert_eq!(mask_card_numbers("4111-1111-1111-1111"), "****");
+        assert_eq!(mask_card_numbers("5500005555555559."), "****.");
+    }
+
+    #[test]
+    fn leaves_non_luhn_numbers() {
+        assert_eq!(
+            mask_card_numbers("order 1234 5678 9012 3456"),
+            "order 1234 5678 9012 3456"
+        );
+        assert_eq!(mask_card_numbers("call 555-1234"), "call 555-1234");
+    }
+}

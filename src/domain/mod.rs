@@ -1,0 +1,19 @@
+//! Pure business logic: no `worker` import, no I/O. Everything here is unit-tested with host `cargo test`.
+//!
+//! - [`ticket`]: the ticket vocabulary (status, priority, category, channel, sender type) and patches.
+//! - [`triage`]: priority and category from keywords, SLA due time from priority.
+//! - [`mail`]: RFC 5322 parsing (through `mail-parser`) into what ingestion needs.
+//! - [`threading`]: which ticket an incoming e-mail joins, or whether it opens one.
+//! - [`masking`]: card numbers and similar secrets removed from text sent to an LLM.
+//! - [`draft`]: reply composition (prompt, templates, the RFC 5322 reply Gmail stores).
+//! - [`auth`]: JWT claims and roles.
+//! - [`time`]: RFC 3339 formatting used in storage and the API.
+
+pub mod auth;
+pub mod draft;
+pub mod mail;
+pub mod masking;
+pub mod threading;
+pub mod ticket;
+pub mod time;
+pub mod triage;

@@ -1,0 +1,156 @@
+//! The ticket vocabulary shared by storage, the API and the jobs.
+//!
+//! Every enum has a lower-case wire form (`as_str`) used in D1 and JSON, and parses from it with
+//! [`std::str::FromStr`]; an unknown value is a [`ParseError`] naming the field and the allowed values.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// A value that is not one of a field's allowed values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field} must be one of {allowed}; got {got:?}")]
+pub struct ParseError {
+    /// The field name as the API spells it (`status`, `priority`, …).
+    pub field: &'static str,
+    /// The allowed values, comma separated.
+    pub allowed: &'static str,
+    /// What was given.
+    pub got: String,
+}
+
+macro_rules! wire_enum {
+    ($(#[$m:meta])* $name:ident, $field:literal, { $($(#[$vm:meta])* $variant:ident => $wire:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($(#[$vm])* $variant),+ }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            /// The wire form used in D1 and JSON.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $wire),+ }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = ParseError;
+            fn from_str(s: &str) -> Result<Self, ParseError> {
+                match s.trim().to_ascii_lowercase().as_str() {
+                    $($wire => Ok($name::$variant),)+
+                    _ => Err(ParseError {
+                        field: $field,
+                        allowed: concat!($($wire, " "),+).trim_ascii_end(),
+                        got: s.to_string(),
+                    }),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.as_str()) }
+        }
+    };
+}
+
+wire_enum!(
+    /// Lifecycle of a ticket. `pending` waits on the customer; a customer message moves any status back to `open`.
+    Status, "status", {
+        Open => "open", Pending => "pending", Resolved => "resolved", Closed => "closed",
+    }
+);
+
+wire_enum!(
+    /// How fast a ticket must be answered; drives the SLA (see [`crate::domain::triage::sla_hours`]).
+    Priority, "priority", {
+        Urgent => "urgent", High => "high", Medium => "medium", Low => "low",
+    }
+);
+
+wire_enum!(
+    /// What a ticket is about, from keyword triage or set by staff.
+    Category, "category", {
+        Order => "order", Product => "product", Billing => "billing", Technical => "technical", Other => "other",
+    }
+);
+
+wire_enum!(
+    /// Where a ticket came from.
+    Channel, "channel", {
+        Email => "email", Sms => "sms", Voice => "voice", Chat => "chat", Facebook => "facebook", Instagram => "instagram",
+    }
+);
+
+wire_enum!(
+    /// Who wrote a ticket message.
+    SenderType, "sender_type", {
+        Customer => "customer", Agent => "agent", System => "system",
+    }
+);
+
+wire_enum!(
+    /// What a staff account may do: `owner` ⊃ `admin` ⊃ `agent`.
+    Role, "role", {
+        Owner => "owner", Admin => "admin", Agent => "agent",
+    }
+);
+
+impl Role {
+    /// Owners and admins run administrative routes (e-mail poll, settings).
+    pub fn is_admin(self) -> bool {
+        matches!(self, Role::Owner | Role::Admin)
+    }
+}
+
+impl Status {
+    /// The status after a customer writes again: every status but `open` goes back to `open`.
+    pub fn on_customer_message(self) -> Status {
+        Status::Open
+    }
+}
+
+/// Formats a ticket number: `TKT-` and the sequence zero-padded to six digits (`TKT-000042`); longer
+/// sequences keep all their digits (`TKT-1234567`).
+pub fn ticket_number(seq: i64) -> String {
+    format!("TKT-{seq:06}")
+}
+
+/// True when `s` looks like a ticket number (`TKT-` and digits), so a route can tell it from a ticket id.
+pub fn is_ticket_number(s: &str) -> bool {
+    s.strip_prefix("TKT-")
+        .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enums_round_trip_and_reject_unknown() {
+        for s in Status::ALL {
+            assert_eq!(s.as_str().parse::<Status>(), Ok(*s));
+        }
+        assert_eq!(" URGENT ".parse::<Priority>(), Ok(Priority::Urgent));
+        let err = "soon".parse::<Priority>().unwrap_err();
+        assert_eq!(err.field, "priority");
+        assert_eq!(err.allowed, "urgent high medium low");
+        assert!(err.to_string().contains("\"soon\""));
+    }
+
+    #[test]
+    fn customer_message_reopens() {
+        assert_eq!(Status::Resolved.on_customer_message(), Status::Open);
+        assert_eq!(Status::Pending.on_customer_message(), Status::Open);
+    }
+
+    #[test]
+    fn ticket_numbers() {
+        assert_eq!(ticket_number(1), "TKT-000001");
+        assert_eq!(ticket_number(1_234_567), "TKT-1234567");
+        assert!(is_ticket_number("TKT-000001"));
+        assert!(!is_ticket_number("TKT-"));
+        assert!(!is_ticket_number("8c1f-TKT"));
+    }
+}
