@@ -1,2 +1,39 @@
 //! Edgedesk: an omnichannel customer-service back office on Cloudflare Workers.
+//!
+//! This file holds only the entry points: `fetch` (the `/api/v1` HTTP API through axum; the dashboard is
+//! served by static assets) and `scheduled` (the Gmail poll on the cron in `wrangler.toml`).
+
+pub mod config;
 pub mod domain;
+pub mod error;
+pub mod integrations;
+pub mod jobs;
+pub mod platform;
+pub mod routes;
+pub mod storage;
+
+use tower_service::Service;
+use worker::{event, Context, Env, HttpRequest, ScheduleContext, ScheduledEvent};
+
+#[event(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+#[event(fetch)]
+async fn fetch(
+    req: HttpRequest,
+    env: Env,
+    _ctx: Context,
+) -> worker::Result<axum::http::Response<axum::body::Body>> {
+    Ok(routes::router(env).call(req).await?)
+}
+
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let report = jobs::email_poll::run(&env).await;
+    match serde_json::to_string(&report) {
+        Ok(json) => worker::console_log!("email poll: {json}"),
+        Err(e) => worker::console_error!("email poll report: {e}"),
+    }
+}

@@ -39,9 +39,14 @@ pub enum AuthError {
 /// Signs claims valid from `now` for [`TOKEN_TTL_SECONDS`].
 pub fn issue(secret: &[u8], claims: StaffClaims, now: DateTime<Utc>) -> Result<String, AuthError> {
     let opts = TimeOptions::new(Duration::seconds(0), move || now);
-    let claims = Claims::new(claims).set_duration_and_issuance(&opts, Duration::seconds(TOKEN_TTL_SECONDS));
+    let claims =
+        Claims::new(claims).set_duration_and_issuance(&opts, Duration::seconds(TOKEN_TTL_SECONDS));
     Hs256
-        .token(&Header::empty().with_token_type("JWT"), &claims, &Hs256Key::new(secret))
+        .token(
+            &Header::empty().with_token_type("JWT"),
+            &claims,
+            &Hs256Key::new(secret),
+        )
         .map_err(|_| AuthError::Creation)
 }
 
@@ -67,13 +72,66 @@ pub fn verify(secret: &[u8], token: &str, now: DateTime<Utc>) -> Result<StaffCla
     Ok(token.claims().custom.clone())
 }
 
+/// PBKDF2 iterations for new password hashes (Workers' WebCrypto allows at most 100 000).
+pub const PBKDF2_ITERATIONS: u32 = 100_000;
+
+/// A stored password hash: `pbkdf2-sha256$<iterations>$<salt, base64>$<32-byte hash, base64>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordHash {
+    pub iterations: u32,
+    pub salt: Vec<u8>,
+    pub hash: Vec<u8>,
+}
+
+impl PasswordHash {
+    /// Parses the stored form; `None` when it is not one.
+    pub fn parse(s: &str) -> Option<PasswordHash> {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let mut parts = s.split('$');
+        if parts.next()? != "pbkdf2-sha256" {
+            return None;
+        }
+        let iterations = parts.next()?.parse().ok()?;
+        let salt = b64.decode(parts.next()?).ok()?;
+        let hash = b64.decode(parts.next()?).ok()?;
+        (parts.next().is_none() && !salt.is_empty() && hash.len() == 32).then_some(PasswordHash {
+            iterations,
+            salt,
+            hash,
+        })
+    }
+
+    /// The stored form.
+    pub fn encode(&self) -> String {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        format!(
+            "pbkdf2-sha256${}${}${}",
+            self.iterations,
+            b64.encode(&self.salt),
+            b64.encode(&self.hash)
+        )
+    }
+
+    /// Compares a freshly derived hash in constant time.
+    pub fn matches(&self, derived: &[u8]) -> bool {
+        use subtle::ConstantTimeEq;
+        self.hash.len() == derived.len() && bool::from(self.hash.ct_eq(derived))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use base64::Engine;
 
     fn claims() -> StaffClaims {
-        StaffClaims { sub: "s1".into(), tenant: "default".into(), role: Role::Owner }
+        StaffClaims {
+            sub: "s1".into(),
+            tenant: "default".into(),
+            role: Role::Owner,
+        }
     }
 
     #[test]
@@ -88,9 +146,25 @@ mod tests {
     }
 
     #[test]
+    fn password_hash_format() {
+        let h = PasswordHash {
+            iterations: 100_000,
+            salt: vec![1; 16],
+            hash: vec![7; 32],
+        };
+        let s = h.encode();
+        assert!(s.starts_with("pbkdf2-sha256$100000$"));
+        assert_eq!(PasswordHash::parse(&s), Some(h.clone()));
+        assert!(h.matches(&[7; 32]));
+        assert!(!h.matches(&[7; 31]));
+        assert!(PasswordHash::parse("md5$x").is_none());
+    }
+
+    #[test]
     fn alg_none_and_other_algs_are_refused() {
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        let body = b64.encode(r#"{"sub":"s1","tenant":"default","role":"owner","exp":99999999999}"#);
+        let body =
+            b64.encode(r#"{"sub":"s1","tenant":"default","role":"owner","exp":99999999999}"#);
         for alg in ["none", "HS512"] {
             let head = b64.encode(format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#));
             let t = format!("{head}.{body}.{}", b64.encode("sig"));

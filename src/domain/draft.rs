@@ -187,9 +187,18 @@ mod tests {
         let p = build_prompt(
             &ctx(),
             &[
-                ThreadEntry { sender_type: SenderType::Customer, content: "My card 4111 1111 1111 1111 was charged twice".into() },
-                ThreadEntry { sender_type: SenderType::System, content: "status changed".into() },
-                ThreadEntry { sender_type: SenderType::Agent, content: "Looking into it".into() },
+                ThreadEntry {
+                    sender_type: SenderType::Customer,
+                    content: "My card 4111 1111 1111 1111 was charged twice".into(),
+                },
+                ThreadEntry {
+                    sender_type: SenderType::System,
+                    content: "status changed".into(),
+                },
+                ThreadEntry {
+                    sender_type: SenderType::Agent,
+                    content: "Looking into it".into(),
+                },
             ],
         );
         assert_eq!(p.len(), 3);

@@ -102,7 +102,9 @@ pub fn parse(raw: &[u8]) -> Result<ParsedEmail, MailError> {
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Err(MailError::Empty);
     }
-    let msg = MessageParser::default().parse(raw).ok_or(MailError::Empty)?;
+    let msg = MessageParser::default()
+        .parse(raw)
+        .ok_or(MailError::Empty)?;
 
     let from = msg.from().and_then(|a| a.first());
     let from_email = from
@@ -232,7 +234,11 @@ fn detect_auto<'a>(
 }
 
 fn clean_id(s: &str) -> Option<String> {
-    let s = s.trim().trim_start_matches('<').trim_end_matches('>').trim();
+    let s = s
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .trim();
     (!s.is_empty()).then(|| s.to_string())
 }
 
@@ -293,7 +299,8 @@ Merci, c'est re=E7u.\r\n";
 
     #[test]
     fn iso_2022_jp_subject() {
-        let raw = "From: a@b.jp\r\nSubject: =?ISO-2022-JP?B?GyRCJDMkcyRLJEEkTxsoQg==?=\r\n\r\nhi\r\n";
+        let raw =
+            "From: a@b.jp\r\nSubject: =?ISO-2022-JP?B?GyRCJDMkcyRLJEEkTxsoQg==?=\r\n\r\nhi\r\n";
         assert_eq!(
             parse(raw.as_bytes()).unwrap().subject.as_deref(),
             Some("こんにちは")
@@ -319,7 +326,8 @@ Merci, c'est re=E7u.\r\n";
 
     #[test]
     fn auto_replies_and_bulk() {
-        let ooo = parse(b"From: a@b.c\r\nAuto-Submitted: auto-replied\r\nSubject: Away\r\n\r\nx").unwrap();
+        let ooo = parse(b"From: a@b.c\r\nAuto-Submitted: auto-replied\r\nSubject: Away\r\n\r\nx")
+            .unwrap();
         assert!(matches!(ooo.auto, Some(AutoKind::AutoReply(_))));
         let not = parse(b"From: a@b.c\r\nAuto-Submitted: no\r\nSubject: Hi\r\n\r\nx").unwrap();
         assert_eq!(not.auto, None);

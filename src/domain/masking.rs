@@ -22,7 +22,12 @@ fn card_pattern() -> &'static Regex {
 pub fn luhn_valid(digits: &str) -> bool {
     let mut sum = 0;
     let mut n = 0;
-    for (i, c) in digits.chars().rev().filter(char::is_ascii_digit).enumerate() {
+    for (i, c) in digits
+        .chars()
+        .rev()
+        .filter(char::is_ascii_digit)
+        .enumerate()
+    {
         let mut d = c as u32 - '0' as u32;
         if i % 2 == 1 {
             d *= 2;

@@ -79,7 +79,9 @@ pub fn plan(incoming: &[Incoming], known: &Known) -> Vec<Decision> {
         .iter()
         .map(|m| {
             let is_dup = gmail_seen.contains(m.gmail_message_id.as_str())
-                || m.message_id.as_deref().is_some_and(|id| ids.contains_key(id));
+                || m.message_id
+                    .as_deref()
+                    .is_some_and(|id| ids.contains_key(id));
             if is_dup {
                 return Decision::Duplicate;
             }
@@ -126,8 +128,14 @@ mod tests {
 
     fn known(threads: &[(&str, &str)], ids: &[(&str, &str)], gmail: &[&str]) -> Known {
         Known {
-            threads: threads.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
-            message_ids: ids.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
+            threads: threads
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
+            message_ids: ids
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
             gmail_ids: gmail.iter().map(|s| s.to_string()).collect(),
         }
     }
@@ -157,7 +165,15 @@ mod tests {
     #[test]
     fn references_to_our_sent_reply_find_the_ticket() {
         let k = known(&[], &[("our-reply@mail.gmail.com", "T1")], &[]);
-        let d = plan(&[msg("g9", "fresh-thread", Some("z@x"), &["our-reply@mail.gmail.com"])], &k);
+        let d = plan(
+            &[msg(
+                "g9",
+                "fresh-thread",
+                Some("z@x"),
+                &["our-reply@mail.gmail.com"],
+            )],
+            &k,
+        );
         assert_eq!(d, vec![Decision::Append(Target::Existing("T1".into()))]);
     }
 
@@ -194,7 +210,13 @@ mod tests {
     #[test]
     fn subject_alone_never_threads() {
         // Two unrelated messages with the same subject: Incoming has no subject at all, by design.
-        let d = plan(&[msg("g1", "t1", Some("a@x"), &[]), msg("g2", "t2", Some("b@x"), &[])], &Known::default());
+        let d = plan(
+            &[
+                msg("g1", "t1", Some("a@x"), &[]),
+                msg("g2", "t2", Some("b@x"), &[]),
+            ],
+            &Known::default(),
+        );
         assert_eq!(d, vec![Decision::Open(0), Decision::Open(1)]);
     }
 

@@ -30,7 +30,10 @@ mod tests {
         let t = from_millis(1_795_352_400_123);
         let s = rfc3339(t);
         assert_eq!(s, "2026-11-22T13:00:00Z");
-        assert_eq!(parse_rfc3339(&s).map(|p| p.timestamp()), Some(t.timestamp()));
+        assert_eq!(
+            parse_rfc3339(&s).map(|p| p.timestamp()),
+            Some(t.timestamp())
+        );
         assert!(parse_rfc3339("yesterday").is_none());
     }
 

@@ -1,0 +1,90 @@
+//! The one error type of the HTTP API and the jobs, mapped to HTTP in one place ([`AppError::into_response`]).
+//!
+//! Every error answers `{"error":{"code","message"}}` with its status. Internal details (D1 errors, vendor
+//! bodies) are logged, never sent to the client.
+
+use crate::config::ConfigError;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// 400 `bad_request`: unparseable JSON, query or path.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401 `unauthorized`: missing, malformed, expired or badly signed credentials.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 403 `forbidden`: authenticated but not allowed.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 404 `not_found`.
+    #[error("{0}")]
+    NotFound(String),
+    /// 409 `conflict`.
+    #[error("{0}")]
+    Conflict(String),
+    /// 422 `validation_failed`: well-formed but invalid; the message names the field.
+    #[error("{0}")]
+    Validation(String),
+    /// 500 `config_error`: a missing or invalid var or secret, named in the message.
+    #[error("configuration: {0}")]
+    Config(#[from] ConfigError),
+    /// 502 `upstream_error`: a vendor (Gmail, Google OAuth, LLM) failed; the message names the vendor only.
+    #[error("{0}")]
+    Upstream(String),
+    /// 500 `internal`: logged with detail, answered without it.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl AppError {
+    /// HTTP status and the stable error `code` of the JSON body.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            AppError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            AppError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            AppError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            AppError::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+            AppError::Config(_) => (StatusCode::INTERNAL_SERVER_ERROR, "config_error"),
+            AppError::Upstream(_) => (StatusCode::BAD_GATEWAY, "upstream_error"),
+            AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl From<worker::Error> for AppError {
+    fn from(e: worker::Error) -> Self {
+        AppError::Internal(e.to_string())
+    }
+}
+
+impl From<serde_json::Error> for AppError {
+    fn from(e: serde_json::Error) -> Self {
+        AppError::Internal(format!("JSON: {e}"))
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let message = match &self {
+            AppError::Internal(detail) => {
+                worker::console_error!("internal error: {detail}");
+                "internal error; see the worker log".to_string()
+            }
+            other => other.to_string(),
+        };
+        (
+            status,
+            Json(serde_json::json!({"error": {"code": code, "message": message}})),
+        )
+            .into_response()
+    }
+}
+
+/// Result with [`AppError`].
+pub type AppResult<T> = Result<T, AppError>;

@@ -1,0 +1,72 @@
+//! Thin wrappers over the Workers runtime: clock, randomness, ids, and WebCrypto PBKDF2
+//! (<https://developers.cloudflare.com/workers/runtime-apis/web-crypto/>).
+
+use crate::error::{AppError, AppResult};
+use chrono::{DateTime, Utc};
+use wasm_bindgen::{JsCast, JsValue};
+
+/// Now, from the runtime clock (`Date.now()`; in Workers it advances only across I/O).
+pub fn now() -> DateTime<Utc> {
+    crate::domain::time::from_millis(now_ms())
+}
+
+/// Now as Unix milliseconds.
+pub fn now_ms() -> i64 {
+    worker::Date::now().as_millis() as i64
+}
+
+/// `n` bytes from `crypto.getRandomValues`.
+pub fn random_bytes<const N: usize>() -> AppResult<[u8; N]> {
+    let mut b = [0u8; N];
+    getrandom::getrandom(&mut b).map_err(|e| AppError::Internal(format!("getrandom: {e}")))?;
+    Ok(b)
+}
+
+/// A random (v4) UUID, hyphenated lower-case.
+pub fn uuid() -> AppResult<String> {
+    Ok(uuid::Builder::from_random_bytes(random_bytes::<16>()?)
+        .into_uuid()
+        .hyphenated()
+        .to_string())
+}
+
+/// PBKDF2-HMAC-SHA256 through WebCrypto `deriveBits`, 32 bytes out. Workers cap `iterations` at 100 000.
+pub async fn pbkdf2_sha256(password: &str, salt: &[u8], iterations: u32) -> AppResult<Vec<u8>> {
+    let js = |e: JsValue| AppError::Internal(format!("WebCrypto: {e:?}"));
+    let crypto: web_sys::Crypto = js_sys::Reflect::get(&js_sys::global(), &"crypto".into())
+        .map_err(js)?
+        .dyn_into()
+        .map_err(js)?;
+    let subtle = crypto.subtle();
+    let usages = js_sys::Array::of1(&"deriveBits".into());
+    let key = subtle
+        .import_key_with_str(
+            "raw",
+            &js_sys::Uint8Array::from(password.as_bytes()),
+            "PBKDF2",
+            false,
+            &usages,
+        )
+        .map_err(js)?;
+    let key: web_sys::CryptoKey = wasm_bindgen_futures::JsFuture::from(key)
+        .await
+        .map_err(js)?
+        .dyn_into()
+        .map_err(js)?;
+    let params = js_sys::Object::new();
+    for (k, v) in [
+        ("name", JsValue::from_str("PBKDF2")),
+        ("hash", JsValue::from_str("SHA-256")),
+        ("salt", js_sys::Uint8Array::from(salt).into()),
+        ("iterations", JsValue::from_f64(iterations as f64)),
+    ] {
+        js_sys::Reflect::set(&params, &k.into(), &v).map_err(js)?;
+    }
+    let bits = subtle
+        .derive_bits_with_object(&params, &key, 256)
+        .map_err(js)?;
+    let bits = wasm_bindgen_futures::JsFuture::from(bits)
+        .await
+        .map_err(js)?;
+    Ok(js_sys::Uint8Array::new(&bits).to_vec())
+}

@@ -1,0 +1,35 @@
+//! The HTTP API under `/api/v1`: one module per resource, each exposing its router; [`router`] only merges
+//! them and adds the JSON 404/405 fallbacks. The dashboard's static files are served by Workers static
+//! assets before the worker runs (`[assets]` in `wrangler.toml`).
+
+pub mod admin;
+pub mod auth;
+pub mod extract;
+pub mod health;
+pub mod tickets;
+
+use crate::error::AppError;
+use axum::Router;
+use worker::send::SendWrapper;
+
+/// What every handler can reach: the Worker's bindings and vars.
+#[derive(Clone)]
+pub struct AppState {
+    pub env: SendWrapper<worker::Env>,
+}
+
+/// The whole API.
+pub fn router(env: worker::Env) -> Router {
+    Router::new()
+        .merge(health::router())
+        .merge(auth::router())
+        .merge(tickets::router())
+        .merge(admin::router())
+        .fallback(|| async { AppError::NotFound("no such route".into()) })
+        .method_not_allowed_fallback(|| async {
+            AppError::BadRequest("method not allowed on this route".into())
+        })
+        .with_state(AppState {
+            env: SendWrapper::new(env),
+        })
+}

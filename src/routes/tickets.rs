@@ -1,0 +1,312 @@
+//! Tickets (authenticated, scoped to the caller's tenant; another tenant's ticket answers 404):
+//! - `GET /api/v1/tickets?status=&priority=&category=&q=&limit=(1–100, default 25)&cursor=` →
+//!   `{"tickets":[Ticket],"next_cursor":string|null}`, newest first.
+//! - `GET /api/v1/tickets/{ticket_id or ticket_number}` → `{"ticket","messages":[…],"draft":{…}|null}`.
+//! - `POST /api/v1/tickets/{id}/reply {"content"}` → sends through Gmail in the ticket's thread
+//!   (`In-Reply-To`/`References` of the customer's newest mail), records the agent message, sets
+//!   `first_response_at`; answers `{"message":{…}}` (201).
+//! - `PATCH /api/v1/tickets/{id} {"status"?, "priority"?, "category"?, "assigned_to"? (staff id or null)}` →
+//!   the updated ticket. Unknown values → 422 naming the field.
+
+use super::extract::{context, ApiJson, ApiQuery, Staff};
+use super::AppState;
+use crate::domain::draft::{reply_references, Reply};
+use crate::domain::ticket::{Category, Priority, Status};
+use crate::domain::time;
+use crate::error::{AppError, AppResult};
+use crate::integrations::gmail::Gmail;
+use crate::integrations::http::Http;
+use crate::jobs::mailbox;
+use crate::platform;
+use crate::storage::{drafts, mail, mailboxes, staff, tickets, Db};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::Deserialize;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/tickets", get(list))
+        .route("/api/v1/tickets/{id}", get(detail).patch(update))
+        .route("/api/v1/tickets/{id}/reply", post(reply))
+}
+
+/// Query of the ticket list.
+#[derive(Deserialize, Default)]
+pub struct ListQuery {
+    pub status: Option<String>,
+    pub priority: Option<String>,
+    pub category: Option<String>,
+    pub q: Option<String>,
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+}
+
+impl TryFrom<ListQuery> for tickets::Filter {
+    type Error = AppError;
+
+    fn try_from(q: ListQuery) -> Result<Self, AppError> {
+        let invalid = |e: crate::domain::ticket::ParseError| AppError::Validation(e.to_string());
+        let nonempty = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
+        let limit = match nonempty(q.limit) {
+            None => 25,
+            Some(l) => l
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=100).contains(n))
+                .ok_or_else(|| {
+                    AppError::Validation("limit must be a whole number from 1 to 100".into())
+                })?,
+        };
+        let after =
+            match nonempty(q.cursor) {
+                None => None,
+                Some(c) => Some(decode_cursor(&c).ok_or_else(|| {
+                    AppError::Validation("cursor is not one this API issued".into())
+                })?),
+            };
+        Ok(tickets::Filter {
+            status: nonempty(q.status)
+                .map(|s| s.parse::<Status>().map(|v| v.as_str().to_string()))
+                .transpose()
+                .map_err(invalid)?,
+            priority: nonempty(q.priority)
+                .map(|s| s.parse::<Priority>().map(|v| v.as_str().to_string()))
+                .transpose()
+                .map_err(invalid)?,
+            category: nonempty(q.category)
+                .map(|s| s.parse::<Category>().map(|v| v.as_str().to_string()))
+                .transpose()
+                .map_err(invalid)?,
+            q: nonempty(q.q).map(|s| s.trim().to_string()),
+            after,
+            limit,
+        })
+    }
+}
+
+fn encode_cursor(t: &tickets::Ticket) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}|{}", t.created_at, t.ticket_id))
+}
+
+fn decode_cursor(c: &str) -> Option<(String, String)> {
+    let s = String::from_utf8(URL_SAFE_NO_PAD.decode(c).ok()?).ok()?;
+    let (created, id) = s.split_once('|')?;
+    time::parse_rfc3339(created)?;
+    Some((created.to_string(), id.to_string()))
+}
+
+#[worker::send]
+async fn list(
+    State(state): State<AppState>,
+    Staff(me): Staff,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> AppResult<Json<serde_json::Value>> {
+    let filter = tickets::Filter::try_from(q)?;
+    let (_, db) = context(&state)?;
+    let mut rows = tickets::list(&db, &me.tenant, &filter).await?;
+    let next = if rows.len() > filter.limit {
+        rows.truncate(filter.limit);
+        rows.last().map(encode_cursor)
+    } else {
+        None
+    };
+    Ok(Json(
+        serde_json::json!({"tickets": rows, "next_cursor": next}),
+    ))
+}
+
+async fn find(db: &Db, tenant: &str, id: &str) -> AppResult<tickets::Ticket> {
+    tickets::get(db, tenant, id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("ticket {id} not found")))
+}
+
+#[worker::send]
+async fn detail(
+    State(state): State<AppState>,
+    Staff(me): Staff,
+    Path(id): Path<String>,
+) -> AppResult<Json<serde_json::Value>> {
+    let (_, db) = context(&state)?;
+    let ticket = find(&db, &me.tenant, &id).await?;
+    let messages = tickets::messages(&db, &me.tenant, &ticket.ticket_id).await?;
+    let draft = drafts::latest(&db, &me.tenant, &ticket.ticket_id).await?;
+    Ok(Json(
+        serde_json::json!({"ticket": ticket, "messages": messages, "draft": draft}),
+    ))
+}
+
+/// Body of `PATCH /api/v1/tickets/{id}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchBody {
+    pub status: Option<String>,
+    pub priority: Option<String>,
+    pub category: Option<String>,
+    /// A staff id, or `null` to unassign.
+    #[serde(default, deserialize_with = "some_or_null")]
+    pub assigned_to: Option<Option<String>>,
+}
+
+fn some_or_null<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<String>>, D::Error> {
+    Ok(Some(Option::deserialize(d)?))
+}
+
+#[worker::send]
+async fn update(
+    State(state): State<AppState>,
+    Staff(me): Staff,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<PatchBody>,
+) -> AppResult<Json<tickets::Ticket>> {
+    let invalid = |e: crate::domain::ticket::ParseError| AppError::Validation(e.to_string());
+    let status = body
+        .status
+        .map(|s| s.parse::<Status>())
+        .transpose()
+        .map_err(invalid)?;
+    let priority = body
+        .priority
+        .map(|s| s.parse::<Priority>())
+        .transpose()
+        .map_err(invalid)?;
+    let category = body
+        .category
+        .map(|s| s.parse::<Category>())
+        .transpose()
+        .map_err(invalid)?;
+    let (_, db) = context(&state)?;
+    let ticket = find(&db, &me.tenant, &id).await?;
+    if let Some(Some(assignee)) = &body.assigned_to {
+        if !staff::is_active(&db, &me.tenant, assignee).await? {
+            return Err(AppError::Validation(format!(
+                "assigned_to: {assignee} is not active staff of this tenant"
+            )));
+        }
+    }
+    let now = time::rfc3339(platform::now());
+    let patch = tickets::Patch {
+        status: status.map(|s| s.as_str().to_string()),
+        priority: priority.map(|p| p.as_str().to_string()),
+        category: category.map(|c| c.as_str().to_string()),
+        assigned_to: body.assigned_to,
+        resolved_at: status.map(|s| (s == Status::Resolved).then(|| now.clone())),
+    };
+    tickets::patch(&db, &me.tenant, &ticket.ticket_id, &patch, &now).await?;
+    Ok(Json(find(&db, &me.tenant, &ticket.ticket_id).await?))
+}
+
+/// Body of `POST /api/v1/tickets/{id}/reply`.
+#[derive(Deserialize)]
+pub struct ReplyBody {
+    pub content: String,
+}
+
+#[worker::send]
+async fn reply(
+    State(state): State<AppState>,
+    Staff(me): Staff,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ReplyBody>,
+) -> AppResult<(StatusCode, Json<serde_json::Value>)> {
+    let content = body.content.trim();
+    if content.is_empty() {
+        return Err(AppError::Validation("content must not be empty".into()));
+    }
+    let (cfg, db) = context(&state)?;
+    let ticket = find(&db, &me.tenant, &id).await?;
+    let answered = mail::latest_customer_email(&db, &me.tenant, &ticket.ticket_id)
+        .await?
+        .ok_or_else(|| {
+            AppError::Conflict("this ticket has no customer e-mail to reply to".into())
+        })?;
+    let to = ticket
+        .customer_email
+        .clone()
+        .or(answered.from_email.clone())
+        .ok_or_else(|| AppError::Conflict("the customer has no e-mail address".into()))?;
+    let mb_id = answered
+        .mailbox_id
+        .clone()
+        .ok_or_else(|| AppError::Conflict("the customer's e-mail has no mailbox".into()))?;
+    let mb = mailboxes::by_id(&db, &me.tenant, &mb_id)
+        .await?
+        .ok_or_else(|| AppError::Conflict("the ticket's mailbox is gone".into()))?;
+    let http = Http::default();
+    let token = mailbox::access_token(&db, &http, &cfg, &mb).await?;
+    let gmail = Gmail::new(&http, &cfg.gmail_api_base, &token);
+
+    let refs: Vec<String> = answered
+        .references_ids
+        .as_deref()
+        .and_then(|r| serde_json::from_str(r).ok())
+        .unwrap_or_default();
+    let domain = mb.address.split('@').nth(1).unwrap_or("edgedesk.invalid");
+    let msg_id = platform::uuid()?;
+    let own_id = format!("edgedesk-{msg_id}@{domain}");
+    let raw = Reply {
+        from: &mb.address,
+        from_name: &cfg.support_name,
+        to: &to,
+        to_name: ticket.customer_name.as_deref(),
+        subject: answered.subject.as_deref().unwrap_or(&ticket.subject),
+        in_reply_to: answered.rfc_message_id.as_deref(),
+        references: reply_references(&refs, answered.rfc_message_id.as_deref()),
+        message_id: &own_id,
+        date: platform::now_ms() / 1000,
+        body: content,
+    }
+    .to_rfc5322();
+    let (sent, gmail_mid) = gmail
+        .send(&raw, answered.gmail_thread_id.as_deref())
+        .await
+        .map_err(|e| AppError::Upstream(format!("sending through Gmail failed: {e}")))?;
+
+    let now = time::rfc3339(platform::now());
+    let rfc_id = gmail_mid.unwrap_or(own_id);
+    let mut stmts = mail::insert_email_message(
+        &db,
+        &mail::NewEmailMessage {
+            id: &msg_id,
+            tenant: &me.tenant,
+            ticket_id: &ticket.ticket_id,
+            mailbox_id: Some(&mb.id),
+            sender_type: "agent",
+            sender_id: Some(&me.sub),
+            sender_name: Some(&cfg.support_name),
+            sender_email: Some(&mb.address),
+            to_email: Some(&to),
+            subject: answered.subject.as_deref(),
+            content,
+            body_html: None,
+            gmail_message_id: Some(&sent.id),
+            gmail_thread_id: Some(&sent.thread_id),
+            rfc_message_id: Some(&rfc_id),
+            in_reply_to: answered.rfc_message_id.as_deref(),
+            references: serde_json::to_string(&refs)?,
+            attachments: "[]".into(),
+            has_attachments: false,
+            auto_reason: None,
+            truncated: false,
+            labels: "[\"SENT\"]".into(),
+            created_at: &now,
+        },
+    )?;
+    stmts.push(tickets::record_response(&db, &ticket.ticket_id, &now)?);
+    stmts.push(drafts::supersede_open(&db, &ticket.ticket_id, &now)?);
+    db.batch(stmts).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({"message": {
+            "id": msg_id, "sender_type": "agent", "sender_name": cfg.support_name, "sender_email": mb.address,
+            "content": content, "created_at": now, "gmail_message_id": sent.id, "gmail_thread_id": sent.thread_id,
+            "message_id_header": rfc_id,
+        }})),
+    ))
+}

@@ -1,0 +1,143 @@
+//! AI drafts: one row per customer message that deserves a reply, from `pending` job to Gmail draft.
+//!
+//! States: `pending` (nothing generated yet) → `generated` (text stored; Gmail not yet told) → `created`
+//! (a Gmail draft exists) or `sent` (auto mode); `failed` after [`MAX_ATTEMPTS`]; `superseded` when an agent
+//! replied first. The UNIQUE `message_id` makes a second draft for one message impossible.
+
+use super::Db;
+use crate::error::AppResult;
+use crate::params;
+use serde::{Deserialize, Serialize};
+use worker::D1PreparedStatement;
+
+/// Attempts before a draft job is given up (its error stays on the row and in poll reports).
+pub const MAX_ATTEMPTS: i64 = 5;
+
+/// Statement creating a draft job for a customer message (ignored if one exists).
+pub fn insert_job(
+    db: &Db,
+    id: &str,
+    tenant: &str,
+    ticket_id: &str,
+    message_id: &str,
+    now: &str,
+) -> AppResult<D1PreparedStatement> {
+    db.stmt(
+        "INSERT OR IGNORE INTO drafts (id, tenant_id, ticket_id, message_id, status, created_at, updated_at)
+         VALUES (?, ?, ?, ?, 'pending', ?, ?)",
+        params![id, tenant, ticket_id, message_id, now, now],
+    )
+}
+
+/// A draft job with what generating it needs.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Job {
+    pub id: String,
+    pub tenant_id: String,
+    pub ticket_id: String,
+    pub message_id: String,
+    pub status: String,
+    pub content: Option<String>,
+    pub source: Option<String>,
+    pub attempts: i64,
+    pub ticket_number: String,
+    pub ticket_subject: String,
+    pub category: String,
+    pub customer_name: Option<String>,
+}
+
+/// Jobs of the mailbox's tenant that are due (`pending` or `generated`), oldest first.
+pub async fn due(db: &Db, tenant: &str, now_ms: i64, limit: usize) -> AppResult<Vec<Job>> {
+    db.all(
+        "SELECT d.id, d.tenant_id, d.ticket_id, d.message_id, d.status, d.content, d.source, d.attempts,
+                t.ticket_number, t.subject AS ticket_subject, t.category, t.customer_name
+         FROM drafts d JOIN tickets t ON t.ticket_id = d.ticket_id
+         WHERE d.tenant_id = ? AND d.status IN ('pending', 'generated') AND d.next_attempt_at <= ?
+         ORDER BY d.created_at, d.rowid LIMIT ?",
+        params![tenant, now_ms, limit as i64],
+    )
+    .await
+}
+
+/// Stores generated text (before Gmail is called, so a Gmail failure does not cost a second LLM call).
+pub async fn set_generated(
+    db: &Db,
+    id: &str,
+    content: &str,
+    source: &str,
+    now: &str,
+) -> AppResult<()> {
+    db.run(
+        "UPDATE drafts SET status = 'generated', content = ?, source = ?, updated_at = ? WHERE id = ? AND status = 'pending'",
+        params![content, source, now, id],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Statement recording the Gmail draft (`created`) or sent message (`sent`).
+pub fn set_delivered(
+    db: &Db,
+    id: &str,
+    status: &str,
+    gmail_draft_id: Option<&str>,
+    gmail_message_id: Option<&str>,
+    now: &str,
+) -> AppResult<D1PreparedStatement> {
+    db.stmt(
+        "UPDATE drafts SET status = ?, gmail_draft_id = ?, gmail_message_id = ?, last_error = NULL, updated_at = ? WHERE id = ?",
+        params![status, gmail_draft_id, gmail_message_id, now, id],
+    )
+}
+
+/// Records a failed attempt; the job retries at `next_attempt_ms` or becomes `failed` at [`MAX_ATTEMPTS`].
+pub async fn record_failure(
+    db: &Db,
+    id: &str,
+    error: &str,
+    next_attempt_ms: i64,
+    now: &str,
+) -> AppResult<()> {
+    db.run(
+        "UPDATE drafts SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?,
+         status = CASE WHEN attempts + 1 >= ? THEN 'failed' ELSE status END, updated_at = ? WHERE id = ?",
+        params![error, next_attempt_ms, MAX_ATTEMPTS, now, id],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Statement marking open drafts of a ticket `superseded` (an agent replied).
+pub fn supersede_open(db: &Db, ticket_id: &str, now: &str) -> AppResult<D1PreparedStatement> {
+    db.stmt(
+        "UPDATE drafts SET status = 'superseded', updated_at = ? WHERE ticket_id = ? AND status IN ('pending', 'generated', 'created')",
+        params![now, ticket_id],
+    )
+}
+
+/// A draft as the ticket API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Draft {
+    pub id: String,
+    pub message_id: String,
+    pub status: String,
+    /// `llm` or `template`.
+    pub source: Option<String>,
+    pub content: Option<String>,
+    pub gmail_draft_id: Option<String>,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// The ticket's newest draft that is not superseded, if any.
+pub async fn latest(db: &Db, tenant: &str, ticket_id: &str) -> AppResult<Option<Draft>> {
+    db.first(
+        "SELECT id, message_id, status, source, content, gmail_draft_id, attempts, last_error, created_at, updated_at
+         FROM drafts WHERE tenant_id = ? AND ticket_id = ? AND status != 'superseded'
+         ORDER BY created_at DESC, rowid DESC LIMIT 1",
+        params![tenant, ticket_id],
+    )
+    .await
+}

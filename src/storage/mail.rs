@@ -1,0 +1,248 @@
+//! The mail queue (what sync discovered and what became of it), stored e-mails, and the id lookups that
+//! threading needs.
+
+use super::{chunks, placeholders, Db, Val};
+use crate::domain::threading::Known;
+use crate::error::AppResult;
+use crate::params;
+use serde::Deserialize;
+use worker::D1PreparedStatement;
+
+/// Queue rows per multi-row INSERT (5 parameters each, under D1's 100).
+const ENQUEUE_ROWS: usize = 20;
+
+/// A discovered Gmail message waiting to be ingested.
+#[derive(Debug, Clone, Deserialize)]
+pub struct QueueItem {
+    pub gmail_message_id: String,
+    pub attempts: i64,
+}
+
+/// Statements that add discovered messages (ignored when already queued, whatever their state).
+pub fn enqueue(
+    db: &Db,
+    mailbox: &str,
+    ids: &[(String, String)],
+    now: &str,
+) -> AppResult<Vec<D1PreparedStatement>> {
+    ids.chunks(ENQUEUE_ROWS)
+        .map(|rows| {
+            let sql = format!(
+                "INSERT OR IGNORE INTO mail_queue (mailbox_id, gmail_message_id, gmail_thread_id, discovered_at, updated_at) VALUES {}",
+                vec!["(?, ?, ?, ?, ?)"; rows.len()].join(", ")
+            );
+            let params: Vec<Val> = rows
+                .iter()
+                .flat_map(|(id, thread)| params![mailbox, id, thread, now, now])
+                .collect();
+            db.stmt(&sql, params)
+        })
+        .collect()
+}
+
+/// Statement that moves the mailbox's sync position.
+pub fn set_history(db: &Db, mailbox: &str, history_id: &str) -> AppResult<D1PreparedStatement> {
+    db.stmt(
+        "UPDATE mailboxes SET history_id = ? WHERE id = ?",
+        params![history_id, mailbox],
+    )
+}
+
+/// Pending messages whose retry time has come, oldest discovered first.
+pub async fn due(db: &Db, mailbox: &str, now_ms: i64, limit: usize) -> AppResult<Vec<QueueItem>> {
+    db.all(
+        "SELECT gmail_message_id, attempts FROM mail_queue
+         WHERE mailbox_id = ? AND status = 'pending' AND next_attempt_at <= ?
+         ORDER BY discovered_at, rowid LIMIT ?",
+        params![mailbox, now_ms, limit as i64],
+    )
+    .await
+}
+
+/// Statement that closes a queue item as `done` or `skipped` with its outcome.
+pub fn settle(
+    db: &Db,
+    mailbox: &str,
+    gmail_id: &str,
+    status: &str,
+    outcome: &str,
+    now: &str,
+) -> AppResult<D1PreparedStatement> {
+    db.stmt(
+        "UPDATE mail_queue SET status = ?, outcome = ?, last_error = NULL, updated_at = ? WHERE mailbox_id = ? AND gmail_message_id = ?",
+        params![status, outcome, now, mailbox, gmail_id],
+    )
+}
+
+/// Records a failed attempt: retried at `next_attempt_ms`, or `failed` for good when `give_up`.
+pub async fn record_failure(
+    db: &Db,
+    mailbox: &str,
+    gmail_id: &str,
+    error: &str,
+    next_attempt_ms: i64,
+    give_up: bool,
+    now: &str,
+) -> AppResult<()> {
+    db.run(
+        "UPDATE mail_queue SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?,
+         status = CASE WHEN ? THEN 'failed' ELSE status END, updated_at = ?
+         WHERE mailbox_id = ? AND gmail_message_id = ?",
+        params![error, next_attempt_ms, give_up, now, mailbox, gmail_id],
+    )
+    .await?;
+    Ok(())
+}
+
+/// What storage knows about the ids a batch of incoming mail mentions: Gmail threads of this mailbox,
+/// `Message-ID`s and Gmail ids of the tenant. At most one query per kind per 99 ids.
+pub async fn known(
+    db: &Db,
+    tenant: &str,
+    mailbox: &str,
+    thread_ids: &[String],
+    message_ids: &[String],
+    gmail_ids: &[String],
+) -> AppResult<Known> {
+    #[derive(Deserialize)]
+    struct Pair {
+        k: String,
+        ticket_id: String,
+    }
+    let mut known = Known::default();
+    for chunk in chunks(thread_ids, 1) {
+        let sql = format!(
+            "SELECT gmail_thread_id AS k, ticket_id FROM emails WHERE mailbox_id = ? AND gmail_thread_id IN ({}) ORDER BY received_at",
+            placeholders(chunk.len())
+        );
+        let mut p = params![mailbox];
+        p.extend(chunk.into_iter().map(Val::from));
+        for r in db.all::<Pair>(&sql, p).await? {
+            known.threads.insert(r.k, r.ticket_id);
+        }
+    }
+    for chunk in chunks(message_ids, 1) {
+        let sql = format!(
+            "SELECT rfc_message_id AS k, ticket_id FROM emails WHERE tenant_id = ? AND rfc_message_id IN ({})",
+            placeholders(chunk.len())
+        );
+        let mut p = params![tenant];
+        p.extend(chunk.into_iter().map(Val::from));
+        for r in db.all::<Pair>(&sql, p).await? {
+            known.message_ids.insert(r.k, r.ticket_id);
+        }
+    }
+    for chunk in chunks(gmail_ids, 1) {
+        let sql = format!(
+            "SELECT gmail_message_id AS k, ticket_id FROM emails WHERE tenant_id = ? AND gmail_message_id IN ({})",
+            placeholders(chunk.len())
+        );
+        let mut p = params![tenant];
+        p.extend(chunk.into_iter().map(Val::from));
+        for r in db.all::<Pair>(&sql, p).await? {
+            known.gmail_ids.insert(r.k);
+        }
+    }
+    Ok(known)
+}
+
+/// A ticket message with the e-mail behind it.
+#[derive(Debug, Clone)]
+pub struct NewEmailMessage<'a> {
+    pub id: &'a str,
+    pub tenant: &'a str,
+    pub ticket_id: &'a str,
+    pub mailbox_id: Option<&'a str>,
+    /// `customer` or `agent`.
+    pub sender_type: &'a str,
+    pub sender_id: Option<&'a str>,
+    pub sender_name: Option<&'a str>,
+    pub sender_email: Option<&'a str>,
+    pub to_email: Option<&'a str>,
+    pub subject: Option<&'a str>,
+    pub content: &'a str,
+    pub body_html: Option<&'a str>,
+    pub gmail_message_id: Option<&'a str>,
+    pub gmail_thread_id: Option<&'a str>,
+    pub rfc_message_id: Option<&'a str>,
+    pub in_reply_to: Option<&'a str>,
+    /// JSON array.
+    pub references: String,
+    /// JSON array of attachment metadata.
+    pub attachments: String,
+    pub has_attachments: bool,
+    pub auto_reason: Option<&'a str>,
+    pub truncated: bool,
+    /// JSON array of Gmail labels.
+    pub labels: String,
+    pub created_at: &'a str,
+}
+
+/// Statements inserting the message and its e-mail row.
+pub fn insert_email_message(
+    db: &Db,
+    m: &NewEmailMessage<'_>,
+) -> AppResult<Vec<D1PreparedStatement>> {
+    Ok(vec![
+        db.stmt(
+            "INSERT INTO ticket_messages (id, tenant_id, ticket_id, sender_type, sender_id, sender_name, sender_email, content, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            params![m.id, m.tenant, m.ticket_id, m.sender_type, m.sender_id, m.sender_name, m.sender_email, m.content, m.created_at],
+        )?,
+        db.stmt(
+            "INSERT INTO emails (message_id, tenant_id, ticket_id, mailbox_id, gmail_message_id, gmail_thread_id, rfc_message_id,
+               in_reply_to, references_ids, from_email, from_name, to_email, subject, body_html, has_attachments, attachments,
+               auto_reason, truncated, labels, received_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            params![
+                m.id, m.tenant, m.ticket_id, m.mailbox_id, m.gmail_message_id, m.gmail_thread_id, m.rfc_message_id,
+                m.in_reply_to, &m.references, m.sender_email, m.sender_name, m.to_email, m.subject, m.body_html,
+                m.has_attachments, &m.attachments, m.auto_reason, m.truncated, &m.labels, m.created_at
+            ],
+        )?,
+    ])
+}
+
+/// The newest customer e-mail of a ticket: what a reply answers.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AnsweredEmail {
+    pub message_id: String,
+    pub mailbox_id: Option<String>,
+    pub gmail_thread_id: Option<String>,
+    pub rfc_message_id: Option<String>,
+    /// JSON array.
+    pub references_ids: Option<String>,
+    pub from_email: Option<String>,
+    pub from_name: Option<String>,
+    pub subject: Option<String>,
+}
+
+const ANSWERED_COLUMNS: &str =
+    "e.message_id, e.mailbox_id, e.gmail_thread_id, e.rfc_message_id, e.references_ids, \
+    e.from_email, e.from_name, e.subject";
+
+/// The newest customer e-mail of the ticket, if it has any.
+pub async fn latest_customer_email(
+    db: &Db,
+    tenant: &str,
+    ticket_id: &str,
+) -> AppResult<Option<AnsweredEmail>> {
+    db.first(
+        &format!(
+            "SELECT {ANSWERED_COLUMNS} FROM emails e JOIN ticket_messages m ON m.id = e.message_id
+             WHERE e.tenant_id = ? AND e.ticket_id = ? AND m.sender_type = 'customer'
+             ORDER BY e.received_at DESC, m.rowid DESC LIMIT 1"
+        ),
+        params![tenant, ticket_id],
+    )
+    .await
+}
+
+/// The e-mail of one message.
+pub async fn email_of_message(db: &Db, message_id: &str) -> AppResult<Option<AnsweredEmail>> {
+    db.first(
+        &format!("SELECT {ANSWERED_COLUMNS} FROM emails e WHERE e.message_id = ?"),
+        params![message_id],
+    )
+    .await
+}
