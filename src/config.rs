@@ -182,7 +182,6 @@ impl Config {
     }
 
     /// Reads the configuration from the Worker's vars and secrets.
-    #[cfg(target_arch = "wasm32")]
     pub fn from_env(env: &worker::Env) -> Result<Config, ConfigError> {
         Config::parse(|name| env.var(name).ok().map(|v| v.to_string()))
     }

@@ -116,9 +116,20 @@ async fn poll_leased(
     mb: &mailboxes::MailboxRow,
     report: &mut PollReport,
 ) -> AppResult<()> {
-    let token = mailbox::access_token(db, http, cfg, mb).await?;
+    let mut token = mailbox::access_token(db, http, cfg, mb).await?;
+    let mut result = discover(db, &Gmail::new(http, &cfg.gmail_api_base, &token), cfg, mb).await;
+    if matches!(result, Err(DiscoverError::Gmail(GmailError::Unauthorized))) {
+        // A cached token Google no longer accepts (revoked, or the clock lied): refresh once and retry.
+        mailboxes::clear_token(db, &mb.id).await?;
+        let fresh = mailboxes::MailboxRow {
+            access_token: None,
+            ..mb.clone()
+        };
+        token = mailbox::access_token(db, http, cfg, &fresh).await?;
+        result = discover(db, &Gmail::new(http, &cfg.gmail_api_base, &token), cfg, mb).await;
+    }
     let gmail = Gmail::new(http, &cfg.gmail_api_base, &token);
-    match discover(db, &gmail, cfg, mb).await {
+    match result {
         Ok(()) => {}
         Err(DiscoverError::Gmail(e)) => report
             .errors

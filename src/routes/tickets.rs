@@ -300,7 +300,15 @@ async fn reply(
     )?;
     stmts.push(tickets::record_response(&db, &ticket.ticket_id, &now)?);
     stmts.push(drafts::supersede_open(&db, &ticket.ticket_id, &now)?);
+    let stale = drafts::open_gmail_drafts(&db, &me.tenant, &ticket.ticket_id).await?;
     db.batch(stmts).await?;
+    // The AI draft in Gmail is now stale: delete it so nobody sends it as a second reply. Best effort: the
+    // reply is already sent and recorded; a failure is logged.
+    for draft_id in stale {
+        if let Err(e) = gmail.delete_draft(&draft_id).await {
+            worker::console_warn!("deleting stale Gmail draft {draft_id}: {e}");
+        }
+    }
     Ok((
         StatusCode::CREATED,
         Json(serde_json::json!({"message": {

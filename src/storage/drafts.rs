@@ -107,6 +107,21 @@ pub async fn record_failure(
     Ok(())
 }
 
+/// Gmail draft ids of the ticket's drafts that an agent reply makes stale (deleted from Gmail on reply).
+pub async fn open_gmail_drafts(db: &Db, tenant: &str, ticket_id: &str) -> AppResult<Vec<String>> {
+    #[derive(Deserialize)]
+    struct Row {
+        gmail_draft_id: String,
+    }
+    let rows: Vec<Row> = db
+        .all(
+            "SELECT gmail_draft_id FROM drafts WHERE tenant_id = ? AND ticket_id = ? AND status = 'created' AND gmail_draft_id IS NOT NULL",
+            params![tenant, ticket_id],
+        )
+        .await?;
+    Ok(rows.into_iter().map(|r| r.gmail_draft_id).collect())
+}
+
 /// Statement marking open drafts of a ticket `superseded` (an agent replied).
 pub fn supersede_open(db: &Db, ticket_id: &str, now: &str) -> AppResult<D1PreparedStatement> {
     db.stmt(

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Builds the worker and prints size and poll-cost figures (bench/poll.mjs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh >/dev/null
+source scripts/env.sh
+bash scripts/build.sh >/dev/null
+node bench/poll.mjs
