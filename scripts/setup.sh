@@ -10,7 +10,7 @@ say() { printf '[setup] %s\n' "$*"; }
 
 rustup target list --installed | grep -qx wasm32-unknown-unknown || { say "adding wasm32 target"; rustup target add wasm32-unknown-unknown; }
 
-if [ "$(worker-build --version 2>/dev/null | awk '{print $2}')" != "0.8.7" ]; then
+if [ "$(worker-build --version 2>/dev/null | grep -o '[0-9][0-9.]*' | head -1)" != "0.8.7" ]; then
   say "installing worker-build 0.8.7 (a few minutes, once)"
   cargo install worker-build --version 0.8.7
 fi
@@ -30,4 +30,4 @@ if ! command -v chromium >/dev/null 2>&1; then
   say "installing Chromium from Debian"
   if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi
 fi
-say "ready: $(node --version), wrangler $(wrangler --version 2>/dev/null | tail -1), worker-build $(worker-build --version | awk '{print $2}'), wasm-bindgen $want_wb, $(chromium --version 2>/dev/null)"
+say "ready: $(node --version), wrangler $(wrangler --version 2>/dev/null | tail -1), worker-build $(worker-build --version), wasm-bindgen $want_wb, $(chromium --version 2>/dev/null)"

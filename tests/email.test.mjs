@@ -412,3 +412,30 @@ test('a missing or invalid variable is reported by name, not a crash', async () 
     await bad.dispose();
   }
 });
+
+test('a reply staff send from Gmail (the approved AI draft) is recorded as the first response; answers to it thread', async () => {
+  await withWorker({}, async (h, token) => {
+    h.fakes.addMessage({ raw: email({ subject: 'Size exchange', messageId: '<ex@example.com>' }) });
+    await h.poll(token);
+    assert.equal(h.fakes.drafts.length, 1);
+    // Staff open the draft in Gmail and press Send: Gmail removes the draft and adds a SENT message with its own id.
+    const [draft] = h.fakes.drafts.splice(0, 1);
+    h.fakes.messages.delete(draft.message.id);
+    const sentRaw = text(draft.message.raw).replace(/^Message-ID: .*$/m, 'Message-ID: <CA+sentFromGmail@mail.gmail.com>');
+    h.fakes.addMessage({ raw: sentRaw, threadId: draft.message.threadId, labelIds: ['SENT'] });
+    const r = await h.poll(token);
+    assert.deepEqual(r.errors, []);
+    assert.equal(r.messages_appended, 1);
+    let t = await h.api('GET', '/api/v1/tickets/TKT-000001', { token });
+    assert.deepEqual(t.json.messages.map((m) => m.sender_type), ['customer', 'agent']);
+    assert.ok(t.json.ticket.first_response_at, 'sending the draft from Gmail is the first response');
+    assert.equal(t.json.draft, null, 'the draft is no longer pending');
+    assert.equal(h.fakes.drafts.length, 0, 'no new draft for our own mail');
+    // The customer answers in a new thread, referencing only the mail Gmail sent.
+    h.fakes.addMessage({ raw: email({ subject: 'thanks!', messageId: '<ex2@example.com>', headers: { 'In-Reply-To': '<CA+sentFromGmail@mail.gmail.com>' } }) });
+    await h.poll(token);
+    t = await h.api('GET', '/api/v1/tickets/TKT-000001', { token });
+    assert.equal(t.json.messages.length, 3);
+    assert.equal((await ticketsOf(h)).length, 1);
+  });
+});

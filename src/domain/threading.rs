@@ -2,7 +2,9 @@
 //!
 //! The rules, in order, for each incoming message of a poll (oldest first):
 //! 1. Already stored (same Gmail message id, or same `Message-ID` header) → [`Decision::Duplicate`].
-//! 2. Sent from the mailbox's own address → [`Decision::Skip`] (mail loops).
+//! 2. Sent from the mailbox's own address (a reply staff sent from Gmail, often an AI draft they approved):
+//!    when rules 3–4 find its ticket → [`Decision::Outgoing`], recorded as the agent's reply; otherwise
+//!    [`Decision::Skip`] (a mail loop, or mail unrelated to any ticket).
 //! 3. Its `In-Reply-To`, then its `References` (newest first) name a message of a ticket — a customer's mail
 //!    or one of our own sent replies → that ticket. This works when the customer's client starts a new
 //!    Gmail thread.
@@ -56,6 +58,8 @@ pub enum Decision {
     Duplicate,
     Skip(String),
     Append(Target),
+    /// Our own mail in a ticket's thread: recorded as an agent message on the target.
+    Outgoing(Target),
     /// Opens a new ticket; the value is its index among this plan's opens (0, 1, …).
     Open(usize),
 }
@@ -86,9 +90,6 @@ pub fn plan(incoming: &[Incoming], known: &Known) -> Vec<Decision> {
                 return Decision::Duplicate;
             }
             gmail_seen.insert(&m.gmail_message_id);
-            if m.from_self {
-                return Decision::Skip("sent from the mailbox's own address".into());
-            }
             let target = m
                 .referenced_ids
                 .iter()
@@ -96,6 +97,12 @@ pub fn plan(incoming: &[Incoming], known: &Known) -> Vec<Decision> {
                 .or_else(|| threads.get(m.gmail_thread_id.as_str()))
                 .cloned();
             let (decision, target) = match (target, &m.auto_reason) {
+                (Some(t), _) if m.from_self => (Decision::Outgoing(t.clone()), t),
+                (None, _) if m.from_self => {
+                    return Decision::Skip(
+                        "sent from the mailbox's own address, in no ticket's thread".into(),
+                    )
+                }
                 (Some(t), _) => (Decision::Append(t.clone()), t),
                 (None, Some(reason)) => return Decision::Skip(reason.clone()),
                 (None, None) => {
@@ -221,16 +228,20 @@ mod tests {
     }
 
     #[test]
-    fn loops_and_unthreaded_auto_replies_are_skipped_but_threaded_ones_recorded() {
+    fn loops_and_unthreaded_auto_replies_are_skipped_but_threaded_ones_and_staff_replies_recorded()
+    {
         let mut own = msg("g1", "t1", Some("a@x"), &[]);
         own.from_self = true;
+        let mut staff_reply = msg("g4", "t9", Some("d@x"), &["c@x"]);
+        staff_reply.from_self = true;
         let mut ooo = msg("g2", "t2", Some("b@x"), &[]);
         ooo.auto_reason = Some("auto-reply".into());
         let mut ooo_in_thread = msg("g3", "t9", Some("c@x"), &[]);
         ooo_in_thread.auto_reason = Some("auto-reply".into());
         let k = known(&[("t9", "T9")], &[], &[]);
-        let d = plan(&[own, ooo, ooo_in_thread], &k);
+        let d = plan(&[own, ooo, ooo_in_thread, staff_reply], &k);
         assert!(matches!(d[0], Decision::Skip(_)));
+        assert_eq!(d[3], Decision::Outgoing(Target::Existing("T9".into())));
         assert_eq!(d[1], Decision::Skip("auto-reply".into()));
         assert_eq!(d[2], Decision::Append(Target::Existing("T9".into())));
     }

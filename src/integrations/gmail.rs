@@ -165,7 +165,8 @@ impl<'a> Gmail<'a> {
         Ok((l.messages, l.next_page_token))
     }
 
-    /// `users.history.list` of `messageAdded` records after `start`, restricted to the INBOX label.
+    /// `users.history.list` of `messageAdded` records after `start` (all labels: the caller keeps inbox mail and
+    /// mail we sent).
     pub async fn history(
         &self,
         start: &str,
@@ -193,7 +194,6 @@ impl<'a> Gmail<'a> {
         let mut qs = vec![
             ("startHistoryId", start.to_string()),
             ("historyTypes", "messageAdded".into()),
-            ("labelId", "INBOX".into()),
             ("maxResults", "500".into()),
         ];
         if let Some(t) = page_token {

@@ -7,10 +7,9 @@
 
 use super::email_poll::{backoff_ms, PollReport};
 use super::mailbox::DEFAULT_TENANT;
+use super::reply::{self, ReplyTo};
 use crate::config::{AiMode, Config};
-use crate::domain::draft::{
-    build_prompt, reply_references, template_reply, Reply, ThreadEntry, TicketContext,
-};
+use crate::domain::draft::{build_prompt, template_reply, ThreadEntry, TicketContext};
 use crate::domain::ticket::{Category, SenderType};
 use crate::domain::time;
 use crate::error::AppResult;
@@ -122,75 +121,51 @@ async fn deliver(
         }
     };
 
-    let refs: Vec<String> = answered
-        .references_ids
-        .as_deref()
-        .and_then(|r| serde_json::from_str(r).ok())
-        .unwrap_or_default();
-    let domain = mb.address.split('@').nth(1).unwrap_or("edgedesk.invalid");
-    let own_id = format!("edgedesk-draft-{}@{domain}", job.id);
-    let raw = Reply {
-        from: &mb.address,
-        from_name: &cfg.support_name,
+    let to_customer = ReplyTo {
+        answered: &answered,
         to: &to,
         to_name: answered.from_name.as_deref(),
-        subject: answered.subject.as_deref().unwrap_or(&job.ticket_subject),
-        in_reply_to: answered.rfc_message_id.as_deref(),
-        references: reply_references(&refs, answered.rfc_message_id.as_deref()),
-        message_id: &own_id,
-        date: platform::now_ms() / 1000,
-        body: &content,
-    }
-    .to_rfc5322();
-    let thread = answered.gmail_thread_id.as_deref();
+        fallback_subject: &job.ticket_subject,
+    };
     let now = time::rfc3339(platform::now());
-
     if cfg.ai_mode == AiMode::Auto {
-        let (sent, mid) = match gmail.send(&raw, thread).await {
-            Ok(r) => r,
+        let (sent, mut stmts) = match reply::send(
+            db,
+            gmail,
+            cfg,
+            mb,
+            &job.tenant_id,
+            &job.ticket_id,
+            &to_customer,
+            &content,
+            None,
+        )
+        .await?
+        {
+            Ok(s) => s,
             Err(e) => return Ok(Err(e.to_string())),
         };
-        let msg_id = platform::uuid()?;
-        let mut stmts = vec![draft_store::set_delivered(
+        stmts.push(draft_store::set_delivered(
             db,
             &job.id,
             "sent",
             None,
-            Some(&sent.id),
+            Some(&sent.gmail_message_id),
             &now,
-        )?];
-        stmts.extend(mail::insert_email_message(
-            db,
-            &mail::NewEmailMessage {
-                id: &msg_id,
-                tenant: &job.tenant_id,
-                ticket_id: &job.ticket_id,
-                mailbox_id: Some(&mb.id),
-                sender_type: "agent",
-                sender_id: None,
-                sender_name: Some(&cfg.support_name),
-                sender_email: Some(&mb.address),
-                to_email: Some(&to),
-                subject: answered.subject.as_deref(),
-                content: &content,
-                body_html: None,
-                gmail_message_id: Some(&sent.id),
-                gmail_thread_id: Some(&sent.thread_id),
-                rfc_message_id: mid.as_deref(),
-                in_reply_to: answered.rfc_message_id.as_deref(),
-                references: serde_json::to_string(&refs)?,
-                attachments: "[]".into(),
-                has_attachments: false,
-                auto_reason: None,
-                truncated: false,
-                labels: "[\"SENT\"]".into(),
-                created_at: &now,
-            },
         )?);
-        stmts.push(tickets::record_response(db, &job.ticket_id, &now)?);
         db.batch(stmts).await?;
     } else {
-        let draft_id = match gmail.create_draft(&raw, thread).await {
+        let raw = reply::compose(
+            cfg,
+            mb,
+            &to_customer,
+            &format!("draft-{}", job.id),
+            &content,
+        );
+        let draft_id = match gmail
+            .create_draft(&raw, answered.gmail_thread_id.as_deref())
+            .await
+        {
             Ok(id) => id,
             Err(e) => return Ok(Err(e.to_string())),
         };

@@ -191,11 +191,10 @@ async fn incremental(
     let mut position = start.to_string();
     for _ in 0..MAX_HISTORY_PAGES {
         let page = gmail.history(start, token.as_deref()).await?;
-        found.extend(
-            page.added
-                .into_iter()
-                .filter(|m| !m.label_ids.iter().any(|l| l == "DRAFT" || l == "SENT")),
-        );
+        found.extend(page.added.into_iter().filter(|m| {
+            let has = |l: &str| m.label_ids.iter().any(|x| x == l);
+            (has("INBOX") || has("SENT")) && !has("DRAFT")
+        }));
         match page.next_page_token {
             Some(t) => {
                 position = page.last_record_id.unwrap_or(position);
@@ -240,6 +239,16 @@ enum DiscoverError {
     Gmail(#[from] GmailError),
     #[error(transparent)]
     Db(#[from] AppError),
+}
+
+/// The ticket id a plan target names: stored, or opened earlier in this run.
+fn resolve(target: &threading::Target, opened: &[String]) -> AppResult<String> {
+    match target {
+        threading::Target::Existing(id) => Ok(id.clone()),
+        threading::Target::New(k) => opened.get(*k).cloned().ok_or_else(|| {
+            AppError::Internal("threading plan refers to an unopened ticket".into())
+        }),
+    }
 }
 
 /// Retry delay after `attempts` failures: 1, 2, 4, 8 … minutes.
@@ -423,14 +432,7 @@ async fn ingest(
                 id
             }
             threading::Decision::Append(target) => {
-                let id = match target {
-                    threading::Target::Existing(id) => id.clone(),
-                    threading::Target::New(k) => {
-                        new_ticket_ids.get(*k).cloned().ok_or_else(|| {
-                            AppError::Internal("threading plan refers to an unopened ticket".into())
-                        })?
-                    }
-                };
+                let id = resolve(target, &new_ticket_ids)?;
                 if p.auto.is_none() {
                     stmts.push(tickets::reopen_on_customer_message(db, &id, &now)?);
                 }
@@ -438,7 +440,23 @@ async fn ingest(
                 counts.1 += 1;
                 id
             }
+            threading::Decision::Outgoing(target) => {
+                // Staff replied from Gmail (often by sending the AI draft): the ticket's first response, and
+                // its open drafts are moot.
+                let id = resolve(target, &new_ticket_ids)?;
+                stmts.push(tickets::record_response(db, &id, &when)?);
+                stmts.push(draft_store::supersede_open(db, &id, &now)?);
+                draft_for.retain(|(t, _)| t != &id);
+                settled.push((
+                    m.id.clone(),
+                    "done",
+                    format!("our reply recorded on ticket {id}"),
+                ));
+                counts.1 += 1;
+                id
+            }
         };
+        let outgoing = matches!(decision, threading::Decision::Outgoing(_));
         let message_id = platform::uuid()?;
         let content = if p.body_text.is_empty() {
             "(this e-mail has no text)".to_string()
@@ -452,9 +470,12 @@ async fn ingest(
                 tenant: DEFAULT_TENANT,
                 ticket_id: &ticket_id,
                 mailbox_id: Some(&mb.id),
-                sender_type: "customer",
+                sender_type: if outgoing { "agent" } else { "customer" },
                 sender_id: None,
-                sender_name: p.from_name.as_deref(),
+                sender_name: p
+                    .from_name
+                    .as_deref()
+                    .or(outgoing.then_some(cfg.support_name.as_str())),
                 sender_email: p.from_email.as_deref(),
                 to_email: p.to.first().map(String::as_str),
                 subject: p.subject.as_deref(),
@@ -473,7 +494,8 @@ async fn ingest(
                 created_at: &when,
             },
         )?);
-        if p.auto.is_none()
+        if !outgoing
+            && p.auto.is_none()
             && p.reply_address().is_some()
             && cfg.ai_mode != crate::config::AiMode::Off
         {

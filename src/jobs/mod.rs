@@ -1,5 +1,7 @@
-//! Cron work: the Gmail poll ([`email_poll`]) and AI drafting ([`drafts`]).
+//! Cron work: the Gmail poll ([`email_poll`]) and AI drafting ([`drafts`]), with the mailbox's access token
+//! ([`mailbox`]) and reply sending ([`reply`], shared with the reply route).
 
 pub mod drafts;
 pub mod email_poll;
 pub mod mailbox;
+pub mod reply;

@@ -10,13 +10,13 @@
 
 use super::extract::{context, ApiJson, ApiQuery, Staff};
 use super::AppState;
-use crate::domain::draft::{reply_references, Reply};
 use crate::domain::ticket::{Category, Priority, Status};
 use crate::domain::time;
 use crate::error::{AppError, AppResult};
 use crate::integrations::gmail::Gmail;
 use crate::integrations::http::Http;
 use crate::jobs::mailbox;
+use crate::jobs::reply::{self, ReplyTo};
 use crate::platform;
 use crate::storage::{drafts, mail, mailboxes, staff, tickets, Db};
 use axum::extract::{Path, State};
@@ -242,64 +242,30 @@ async fn reply(
     let token = mailbox::access_token(&db, &http, &cfg, &mb).await?;
     let gmail = Gmail::new(&http, &cfg.gmail_api_base, &token);
 
-    let refs: Vec<String> = answered
-        .references_ids
-        .as_deref()
-        .and_then(|r| serde_json::from_str(r).ok())
-        .unwrap_or_default();
-    let domain = mb.address.split('@').nth(1).unwrap_or("edgedesk.invalid");
-    let msg_id = platform::uuid()?;
-    let own_id = format!("edgedesk-{msg_id}@{domain}");
-    let raw = Reply {
-        from: &mb.address,
-        from_name: &cfg.support_name,
+    let to_customer = ReplyTo {
+        answered: &answered,
         to: &to,
         to_name: ticket.customer_name.as_deref(),
-        subject: answered.subject.as_deref().unwrap_or(&ticket.subject),
-        in_reply_to: answered.rfc_message_id.as_deref(),
-        references: reply_references(&refs, answered.rfc_message_id.as_deref()),
-        message_id: &own_id,
-        date: platform::now_ms() / 1000,
-        body: content,
-    }
-    .to_rfc5322();
-    let (sent, gmail_mid) = gmail
-        .send(&raw, answered.gmail_thread_id.as_deref())
-        .await
-        .map_err(|e| AppError::Upstream(format!("sending through Gmail failed: {e}")))?;
-
-    let now = time::rfc3339(platform::now());
-    let rfc_id = gmail_mid.unwrap_or(own_id);
-    let mut stmts = mail::insert_email_message(
+        fallback_subject: &ticket.subject,
+    };
+    let (sent, mut stmts) = reply::send(
         &db,
-        &mail::NewEmailMessage {
-            id: &msg_id,
-            tenant: &me.tenant,
-            ticket_id: &ticket.ticket_id,
-            mailbox_id: Some(&mb.id),
-            sender_type: "agent",
-            sender_id: Some(&me.sub),
-            sender_name: Some(&cfg.support_name),
-            sender_email: Some(&mb.address),
-            to_email: Some(&to),
-            subject: answered.subject.as_deref(),
-            content,
-            body_html: None,
-            gmail_message_id: Some(&sent.id),
-            gmail_thread_id: Some(&sent.thread_id),
-            rfc_message_id: Some(&rfc_id),
-            in_reply_to: answered.rfc_message_id.as_deref(),
-            references: serde_json::to_string(&refs)?,
-            attachments: "[]".into(),
-            has_attachments: false,
-            auto_reason: None,
-            truncated: false,
-            labels: "[\"SENT\"]".into(),
-            created_at: &now,
-        },
-    )?;
-    stmts.push(tickets::record_response(&db, &ticket.ticket_id, &now)?);
-    stmts.push(drafts::supersede_open(&db, &ticket.ticket_id, &now)?);
+        &gmail,
+        &cfg,
+        &mb,
+        &me.tenant,
+        &ticket.ticket_id,
+        &to_customer,
+        content,
+        Some(&me.sub),
+    )
+    .await?
+    .map_err(|e| AppError::Upstream(format!("sending through Gmail failed: {e}")))?;
+    stmts.push(drafts::supersede_open(
+        &db,
+        &ticket.ticket_id,
+        &sent.sent_at,
+    )?);
     let stale = drafts::open_gmail_drafts(&db, &me.tenant, &ticket.ticket_id).await?;
     db.batch(stmts).await?;
     // The AI draft in Gmail is now stale: delete it so nobody sends it as a second reply. Best effort: the
@@ -312,9 +278,10 @@ async fn reply(
     Ok((
         StatusCode::CREATED,
         Json(serde_json::json!({"message": {
-            "id": msg_id, "sender_type": "agent", "sender_name": cfg.support_name, "sender_email": mb.address,
-            "content": content, "created_at": now, "gmail_message_id": sent.id, "gmail_thread_id": sent.thread_id,
-            "message_id_header": rfc_id,
+            "id": sent.message_id, "sender_type": "agent", "sender_name": cfg.support_name,
+            "sender_email": mb.address, "content": content, "created_at": sent.sent_at,
+            "gmail_message_id": sent.gmail_message_id, "gmail_thread_id": sent.gmail_thread_id,
+            "message_id_header": sent.rfc_message_id,
         }})),
     ))
 }
