@@ -15,7 +15,8 @@ PORT="${PORT:-8787}"
 DEMO_PORT="${DEMO_PORT:-8790}"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap "exit 130" INT TERM
 
 dev_var() { [ -f .dev.vars ] && grep -E "^$1=" .dev.vars | tail -1 | cut -d= -f2- | tr -d '"' || true; }
 

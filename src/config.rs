@@ -18,8 +18,12 @@ pub enum AiMode {
 /// The env-configured Gmail mailbox (tenant `default`), with its OAuth client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GmailConfig {
+    /// `GMAIL_CLIENT_ID`: the Google OAuth client id (type "Web application").
     pub client_id: String,
+    /// `GMAIL_CLIENT_SECRET`: the OAuth client's secret.
     pub client_secret: String,
+    /// `GMAIL_REFRESH_TOKEN`: an offline refresh token for scope `gmail.modify`, exchanged for access tokens
+    /// (<https://developers.google.com/identity/protocols/oauth2/web-server#offline>).
     pub refresh_token: String,
     /// The mailbox's own address, lower-cased.
     pub address: String,
@@ -59,10 +63,17 @@ pub struct Config {
 /// A missing or invalid variable, by name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
+    /// A required variable is unset or blank; the value is its name.
     #[error("{0} is not set")]
     Missing(&'static str),
+    /// A variable is set but its value cannot be used.
     #[error("{name} is invalid: {why}")]
-    Invalid { name: &'static str, why: String },
+    Invalid {
+        /// The variable's name.
+        name: &'static str,
+        /// Why the value was refused, in words.
+        why: String,
+    },
 }
 
 impl Config {
@@ -193,7 +204,7 @@ impl Config {
             .ok_or(ConfigError::Missing("JWT_SECRET"))
     }
 
-    /// The Gmail mailbox, or the error naming its first variable.
+    /// The Gmail mailbox, or `Missing("GMAIL_REFRESH_TOKEN")` when no Gmail variable is set.
     pub fn gmail(&self) -> Result<&GmailConfig, ConfigError> {
         self.gmail
             .as_ref()

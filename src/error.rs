@@ -8,6 +8,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+/// A failure of the API or the jobs. Each variant has one HTTP status and stable `error.code`
+/// ([`AppError::status_and_code`]); the message is the `error.message` (except for [`AppError::Internal`]).
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     /// 400 `bad_request`: unparseable JSON, query or path.

@@ -3,6 +3,8 @@
 //! This file holds only the entry points: `fetch` (the `/api/v1` HTTP API through axum; the dashboard is
 //! served by static assets) and `scheduled` (the Gmail poll on the cron in `wrangler.toml`).
 
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod domain;
 pub mod error;

@@ -15,7 +15,7 @@ pub fn now_ms() -> i64 {
     worker::Date::now().as_millis() as i64
 }
 
-/// `n` bytes from `crypto.getRandomValues`.
+/// `N` random bytes from `crypto.getRandomValues`; an [`AppError::Internal`] if the runtime refuses.
 pub fn random_bytes<const N: usize>() -> AppResult<[u8; N]> {
     let mut b = [0u8; N];
     getrandom::getrandom(&mut b).map_err(|e| AppError::Internal(format!("getrandom: {e}")))?;

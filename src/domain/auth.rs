@@ -16,22 +16,30 @@ pub const TOKEN_TTL_SECONDS: i64 = 12 * 3600;
 /// Edgedesk's custom claims (`exp`/`iat` are the registered claims next to them).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StaffClaims {
+    /// Subject: the staff id (`staff.staff_id`).
     pub sub: String,
+    /// The staff member's tenant id; every request is scoped to it.
     pub tenant: String,
+    /// The role at login time, serialized lower-case (`owner`, `admin`, `agent`).
     pub role: Role,
 }
 
 /// Why a token was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
+    /// Not a JWT of the expected shape: bad base64url, JSON, header or claims.
     #[error("the token is malformed")]
     Malformed,
+    /// The header's `alg` is not `HS256` (e.g. `none` or `HS512`).
     #[error("the token's algorithm must be HS256")]
     WrongAlgorithm,
+    /// The HMAC-SHA256 signature does not match the secret.
     #[error("the token's signature is invalid")]
     BadSignature,
+    /// `exp` is missing, or more than 60 s (the leeway) in the past.
     #[error("the token has expired")]
     Expired,
+    /// Signing failed while issuing a token ([`issue`] only).
     #[error("the token could not be created")]
     Creation,
 }
@@ -78,8 +86,11 @@ pub const PBKDF2_ITERATIONS: u32 = 100_000;
 /// A stored password hash: `pbkdf2-sha256$<iterations>$<salt, base64>$<32-byte hash, base64>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PasswordHash {
+    /// PBKDF2 iteration count this hash was derived with.
     pub iterations: u32,
+    /// Random salt (16 bytes for hashes Edgedesk creates; any non-empty length parses).
     pub salt: Vec<u8>,
+    /// The derived key: 32 bytes of PBKDF2-HMAC-SHA256.
     pub hash: Vec<u8>,
 }
 

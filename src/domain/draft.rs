@@ -14,22 +14,29 @@ use serde::Serialize;
 pub struct ChatMessage {
     /// `system`, `user` or `assistant`.
     pub role: &'static str,
+    /// The text; thread messages are cut to [`PROMPT_MESSAGE_CHARS`] characters and card-masked.
     pub content: String,
 }
 
 /// A message of the ticket thread, as the prompt sees it.
 #[derive(Debug, Clone)]
 pub struct ThreadEntry {
+    /// Who wrote it: `customer` becomes a `user` message, `agent` an `assistant` one, `system` is left out.
     pub sender_type: SenderType,
+    /// The message's plain text, unmasked ([`build_prompt`] masks it).
     pub content: String,
 }
 
 /// What the prompt says about the ticket.
 #[derive(Debug, Clone)]
 pub struct TicketContext<'a> {
+    /// `TKT-000001` form; named in the system prompt and the template.
     pub ticket_number: &'a str,
+    /// The ticket's subject.
     pub subject: &'a str,
+    /// The ticket's category: picks the template and is named in the prompt.
     pub category: Category,
+    /// The customer's display name, if known (`unknown` in the prompt, a bare `Hello,` in the template).
     pub customer_name: Option<&'a str>,
 }
 
@@ -117,7 +124,9 @@ pub struct Reply<'a> {
     pub from: &'a str,
     /// Display name for `From`, e.g. the tenant's support name.
     pub from_name: &'a str,
+    /// The customer's address (`To`).
     pub to: &'a str,
+    /// The customer's display name for `To`, if known.
     pub to_name: Option<&'a str>,
     /// The ticket subject; `Re: ` is added.
     pub subject: &'a str,
@@ -129,6 +138,7 @@ pub struct Reply<'a> {
     pub message_id: &'a str,
     /// Unix seconds for the `Date` header.
     pub date: i64,
+    /// Plain-text body (UTF-8).
     pub body: &'a str,
 }
 

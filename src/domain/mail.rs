@@ -32,7 +32,9 @@ impl AutoKind {
 /// An attachment's metadata (the content itself is not stored).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Attachment {
+    /// The decoded file name, when the part names one.
     pub filename: Option<String>,
+    /// Lower-cased `type/subtype`; `application/octet-stream` when the part has no `Content-Type`.
     pub content_type: String,
     /// Decoded size in bytes.
     pub size: usize,
@@ -66,6 +68,7 @@ pub struct ParsedEmail {
     pub body_html: Option<String>,
     /// True when a body was cut to [`MAX_BODY_BYTES`].
     pub truncated: bool,
+    /// Metadata of every attachment part, in message order.
     pub attachments: Vec<Attachment>,
     /// Set for auto-replies and bulk mail.
     pub auto: Option<AutoKind>,
@@ -93,6 +96,7 @@ impl ParsedEmail {
 /// Parse failure.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MailError {
+    /// The input is empty, only white space, or not parseable as a message.
     #[error("the message is empty or has no header")]
     Empty,
 }

@@ -19,7 +19,9 @@ use std::collections::{HashMap, HashSet};
 /// What the planner needs to know about one incoming message.
 #[derive(Debug, Clone, Default)]
 pub struct Incoming {
+    /// Gmail's message id (`id` of `users.messages`).
     pub gmail_message_id: String,
+    /// Gmail's thread id (`threadId`).
     pub gmail_thread_id: String,
     /// `Message-ID` without angle brackets.
     pub message_id: Option<String>,
@@ -55,8 +57,11 @@ pub enum Target {
 /// The planner's verdict for one incoming message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
+    /// Already stored (same Gmail message id or `Message-ID`): nothing is written.
     Duplicate,
+    /// Not stored; the string is the reason recorded on the queue row (loop, auto-reply, bulk mail).
     Skip(String),
+    /// Customer mail (or an auto-reply) in a ticket's thread: appended to the target.
     Append(Target),
     /// Our own mail in a ticket's thread: recorded as an agent message on the target.
     Outgoing(Target),

@@ -13,7 +13,7 @@ use std::str::FromStr;
 pub struct ParseError {
     /// The field name as the API spells it (`status`, `priority`, …).
     pub field: &'static str,
-    /// The allowed values, comma separated.
+    /// The allowed values, separated by single spaces (`open pending resolved closed`).
     pub allowed: &'static str,
     /// What was given.
     pub got: String,
@@ -58,42 +58,86 @@ macro_rules! wire_enum {
 wire_enum!(
     /// Lifecycle of a ticket. `pending` waits on the customer; a customer message moves any status back to `open`.
     Status, "status", {
-        Open => "open", Pending => "pending", Resolved => "resolved", Closed => "closed",
+        /// Waiting on staff: every new ticket, and any ticket a customer writes to again.
+        Open => "open",
+        /// Waiting on the customer.
+        Pending => "pending",
+        /// Answered; `resolved_at` is set.
+        Resolved => "resolved",
+        /// Done; a customer message still reopens it.
+        Closed => "closed",
     }
 );
 
 wire_enum!(
     /// How fast a ticket must be answered; drives the SLA (see [`crate::domain::triage::sla_hours`]).
     Priority, "priority", {
-        Urgent => "urgent", High => "high", Medium => "medium", Low => "low",
+        /// First response due within 1 hour.
+        Urgent => "urgent",
+        /// First response due within 4 hours.
+        High => "high",
+        /// First response due within 24 hours; the default when no keyword matches.
+        Medium => "medium",
+        /// First response due within 72 hours.
+        Low => "low",
     }
 );
 
 wire_enum!(
     /// What a ticket is about, from keyword triage or set by staff.
     Category, "category", {
-        Order => "order", Product => "product", Billing => "billing", Technical => "technical", Other => "other",
+        /// Orders, purchases, delivery and tracking.
+        Order => "order",
+        /// Products: quality, defects, sizes, colors, descriptions.
+        Product => "product",
+        /// Invoices, payments, charges, refunds and prices.
+        Billing => "billing",
+        /// Login, passwords, accounts, errors and bugs.
+        Technical => "technical",
+        /// Anything else; the default when no keyword matches.
+        Other => "other",
     }
 );
 
 wire_enum!(
     /// Where a ticket came from.
     Channel, "channel", {
-        Email => "email", Sms => "sms", Voice => "voice", Chat => "chat", Facebook => "facebook", Instagram => "instagram",
+        /// E-mail through Gmail: the only channel ingested today.
+        Email => "email",
+        /// Text messages (not ingested yet).
+        Sms => "sms",
+        /// Phone calls (not ingested yet).
+        Voice => "voice",
+        /// Web chat (not ingested yet).
+        Chat => "chat",
+        /// Facebook messages (not ingested yet).
+        Facebook => "facebook",
+        /// Instagram messages (not ingested yet).
+        Instagram => "instagram",
     }
 );
 
 wire_enum!(
     /// Who wrote a ticket message.
     SenderType, "sender_type", {
-        Customer => "customer", Agent => "agent", System => "system",
+        /// The customer: incoming mail.
+        Customer => "customer",
+        /// Staff: replies from the API, replies sent from Gmail, and AI replies sent in `auto` mode.
+        Agent => "agent",
+        /// Edgedesk itself (internal notes); left out of LLM prompts.
+        System => "system",
     }
 );
 
 wire_enum!(
     /// What a staff account may do: `owner` ⊃ `admin` ⊃ `agent`.
     Role, "role", {
-        Owner => "owner", Admin => "admin", Agent => "agent",
+        /// Everything; the first owner is created from `ADMIN_EMAIL` on the first login.
+        Owner => "owner",
+        /// Tickets and the administrative routes (e-mail poll).
+        Admin => "admin",
+        /// Tickets only.
+        Agent => "agent",
     }
 );
 

@@ -85,7 +85,9 @@ const CATEGORY_RULES: &[(Category, &[&str])] = &[
 /// The result of triage for a new ticket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Triage {
+    /// From the first priority level with a keyword match; `medium` when none matches.
     pub priority: Priority,
+    /// The category with the most keyword matches (ties go to the earlier row); `other` when none matches.
     pub category: Category,
 }
 

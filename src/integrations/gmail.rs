@@ -34,6 +34,8 @@ pub enum GmailError {
     /// The access token was refused (401): refresh and try again next run.
     #[error("gmail: access token refused")]
     Unauthorized,
+    /// Any other failure: network error, unexpected body, or a non-2xx status other than 401 (a 404 of
+    /// `history.list` becomes [`GmailError::HistoryExpired`]).
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
 }
@@ -52,8 +54,12 @@ impl GmailError {
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageRef {
+    /// Gmail message id.
     pub id: String,
+    /// Gmail thread id (`threadId`).
     pub thread_id: String,
+    /// `labelIds` (`INBOX`, `SENT`, `DRAFT`, `UNREAD`, …); empty when the response omits them, as
+    /// `messages.list` does.
     #[serde(default)]
     pub label_ids: Vec<String>,
 }
@@ -61,8 +67,11 @@ pub struct MessageRef {
 /// A message fetched with `format=raw`.
 #[derive(Debug, Clone)]
 pub struct RawMessage {
+    /// Gmail message id.
     pub id: String,
+    /// Gmail thread id (`threadId`).
     pub thread_id: String,
+    /// `labelIds` at fetch time.
     pub label_ids: Vec<String>,
     /// Unix ms when Gmail received it.
     pub internal_date: i64,
@@ -75,7 +84,9 @@ pub struct RawMessage {
 pub struct HistoryPage {
     /// Messages added, in history order.
     pub added: Vec<MessageRef>,
+    /// The mailbox's current `historyId`: where the next sync starts once every page is read.
     pub history_id: String,
+    /// `nextPageToken`; `None` on the last page.
     pub next_page_token: Option<String>,
     /// Id of the page's last history record: where to continue when a run stops between pages.
     pub last_record_id: Option<String>,
@@ -421,8 +432,11 @@ fn encode_query(pairs: &[(&str, String)]) -> String {
 /// One part of a batch response: the inner HTTP status and body, and the request index from `Content-ID`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchPart {
+    /// Request index from the part's `Content-ID: <response-itemN>`; `None` when absent or of another form.
     pub index: Option<usize>,
+    /// The inner response's HTTP status.
     pub status: u16,
+    /// The inner response's body (JSON for Gmail).
     pub body: Vec<u8>,
 }
 

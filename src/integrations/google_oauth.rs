@@ -11,7 +11,9 @@ use worker::Method;
 /// An access token and when it expires (Unix ms).
 #[derive(Debug, Clone)]
 pub struct AccessToken {
+    /// The bearer token for `Authorization: Bearer …` (a secret).
     pub token: String,
+    /// Expiry as Unix ms: `now_ms` plus the response's `expires_in` seconds.
     pub expires_at_ms: i64,
 }
 

@@ -13,6 +13,7 @@ pub struct UpstreamError {
     pub service: &'static str,
     /// `None` for network failures.
     pub status: Option<u16>,
+    /// Short reason: the vendor's error message (at most 300 characters), or the network or parse error.
     pub message: String,
 }
 
@@ -29,8 +30,11 @@ impl UpstreamError {
 /// A response: status and body bytes.
 #[derive(Debug, Clone)]
 pub struct HttpResponse {
+    /// HTTP status code.
     pub status: u16,
+    /// The `Content-Type` header, if any.
     pub content_type: Option<String>,
+    /// The whole body.
     pub body: Vec<u8>,
 }
 
@@ -51,6 +55,7 @@ impl HttpResponse {
 /// Counts subrequests of one invocation.
 #[derive(Debug, Default, Clone)]
 pub struct Http {
+    /// `fetch` calls made so far; clones share the counter.
     pub subrequests: Rc<Cell<u32>>,
 }
 
@@ -93,7 +98,8 @@ impl Http {
 }
 
 /// Google's error body `{"error":{"code","message","status"}}` (also OAuth's `{"error","error_description"}` and
-/// OpenAI's `{"error":{"message","type"}}`) reduced to one line; falls back to the status text.
+/// OpenAI's `{"error":{"message","type"}}`) reduced to one line of at most 300 characters; `no error detail`
+/// when the body has none.
 pub fn error_message(body: &[u8]) -> String {
     let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
     let e = &v["error"];

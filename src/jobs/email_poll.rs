@@ -37,10 +37,13 @@ const FULL_SYNC_MESSAGES: usize = 200;
 pub struct PollReport {
     /// Raw messages fetched from Gmail.
     pub fetched: u32,
+    /// Tickets opened.
     pub tickets_created: u32,
+    /// Messages added to a ticket rather than opening one: customer mail and replies staff sent from Gmail.
     pub messages_appended: u32,
     /// Duplicates, loops, auto-replies, bulk mail, unparseable or deleted messages.
     pub skipped: u32,
+    /// Drafts delivered: Gmail drafts created (`draft` mode) or replies sent (`auto` mode).
     pub drafts_created: u32,
     /// One line per problem; a poll with errors still did everything it could.
     pub errors: Vec<String>,
@@ -51,8 +54,11 @@ pub struct PollReport {
 /// Per-invocation resource use (Workers free plan: 50 subrequests, 50 D1 queries).
 #[derive(Debug, Default, Serialize)]
 pub struct Usage {
+    /// Outbound `fetch` calls (Gmail, Google OAuth, LLM).
     pub subrequests: u32,
+    /// D1 round trips; a `batch()` counts once.
     pub d1_calls: u32,
+    /// SQL statements executed; each statement of a batch counts.
     pub d1_statements: u32,
 }
 

@@ -15,9 +15,11 @@ use worker::D1PreparedStatement;
 
 /// Whom a reply answers.
 pub struct ReplyTo<'a> {
+    /// The customer e-mail being answered: its Gmail thread, `Message-ID`, `References` and subject.
     pub answered: &'a AnsweredEmail,
     /// The customer's address.
     pub to: &'a str,
+    /// The customer's display name for `To`, if known.
     pub to_name: Option<&'a str>,
     /// Subject when the answered mail had none (the ticket's).
     pub fallback_subject: &'a str,
@@ -64,7 +66,9 @@ pub fn compose(
 pub struct Sent {
     /// Id of the recorded agent message.
     pub message_id: String,
+    /// Gmail id of the sent message.
     pub gmail_message_id: String,
+    /// Gmail thread the reply went into.
     pub gmail_thread_id: String,
     /// The `Message-ID` Gmail gave it (ours if Gmail's could not be read), without angle brackets.
     pub rfc_message_id: String,

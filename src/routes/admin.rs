@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
 
+/// `POST /api/v1/admin/email-poll`.
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/admin/email-poll", post(email_poll_now))
 }

@@ -16,6 +16,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;
 
+/// `POST /api/v1/auth/login` (no authentication).
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/auth/login", post(login))
 }
@@ -23,7 +24,9 @@ pub fn router() -> Router<AppState> {
 /// Login body.
 #[derive(Deserialize)]
 pub struct Login {
+    /// Login e-mail; trimmed and lower-cased before the lookup.
     pub email: String,
+    /// The plain password, checked against the stored PBKDF2 hash; never stored or logged.
     pub password: String,
 }
 

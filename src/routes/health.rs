@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 
+/// `GET /api/v1/health` (no authentication).
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/health", get(health))
 }

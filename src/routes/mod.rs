@@ -15,6 +15,8 @@ use worker::send::SendWrapper;
 /// What every handler can reach: the Worker's bindings and vars.
 #[derive(Clone)]
 pub struct AppState {
+    /// The Worker's `Env` (D1 binding `DB`, vars, secrets), in a `SendWrapper` because axum state must be
+    /// `Send` (a Worker isolate is single-threaded).
     pub env: SendWrapper<worker::Env>,
 }
 

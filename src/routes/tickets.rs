@@ -27,6 +27,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Deserialize;
 
+/// `GET /api/v1/tickets`, `GET`/`PATCH /api/v1/tickets/{id}`, `POST /api/v1/tickets/{id}/reply`; all need a
+/// staff token.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/tickets", get(list))
@@ -37,11 +39,17 @@ pub fn router() -> Router<AppState> {
 /// Query of the ticket list.
 #[derive(Deserialize, Default)]
 pub struct ListQuery {
+    /// `open|pending|resolved|closed`; blank or absent means any.
     pub status: Option<String>,
+    /// `urgent|high|medium|low`; blank or absent means any.
     pub priority: Option<String>,
+    /// `order|product|billing|technical|other`; blank or absent means any.
     pub category: Option<String>,
+    /// Substring of subject, customer e-mail or name, or ticket number (SQL `LIKE`, ASCII case-insensitive).
     pub q: Option<String>,
+    /// Page size 1–100, default 25 (a string, so a bad value gets our 422 message).
     pub limit: Option<String>,
+    /// The `next_cursor` of the previous page (opaque: base64url of `created_at|ticket_id`).
     pub cursor: Option<String>,
 }
 
@@ -144,8 +152,11 @@ async fn detail(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PatchBody {
+    /// `open|pending|resolved|closed`; `resolved` sets `resolved_at`, any other status clears it.
     pub status: Option<String>,
+    /// `urgent|high|medium|low` (`sla_due_at` is not recomputed).
     pub priority: Option<String>,
+    /// `order|product|billing|technical|other`.
     pub category: Option<String>,
     /// A staff id, or `null` to unassign.
     #[serde(default, deserialize_with = "some_or_null")]
@@ -205,6 +216,7 @@ async fn update(
 /// Body of `POST /api/v1/tickets/{id}/reply`.
 #[derive(Deserialize)]
 pub struct ReplyBody {
+    /// The plain-text reply; trimmed, must not be empty (422).
     pub content: String,
 }
 

@@ -32,17 +32,29 @@ pub fn insert_job(
 /// A draft job with what generating it needs.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Job {
+    /// Draft id (UUID).
     pub id: String,
+    /// Tenant id.
     pub tenant_id: String,
+    /// The ticket answered.
     pub ticket_id: String,
+    /// `ticket_messages.id` of the customer message answered.
     pub message_id: String,
+    /// `pending` or `generated`.
     pub status: String,
+    /// The reply text, once `generated`.
     pub content: Option<String>,
+    /// `llm` or `template`, once `generated`.
     pub source: Option<String>,
+    /// Failed attempts so far.
     pub attempts: i64,
+    /// `TKT-000001` form.
     pub ticket_number: String,
+    /// The ticket's subject (prompt, and the reply subject when the answered mail has none).
     pub ticket_subject: String,
+    /// The ticket's category, wire form.
     pub category: String,
+    /// The ticket's customer display name.
     pub customer_name: Option<String>,
 }
 
@@ -133,16 +145,25 @@ pub fn supersede_open(db: &Db, ticket_id: &str, now: &str) -> AppResult<D1Prepar
 /// A draft as the ticket API shows it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Draft {
+    /// Draft id (UUID).
     pub id: String,
+    /// `ticket_messages.id` of the customer message answered (a `messages[].id`).
     pub message_id: String,
+    /// `pending|generated|created|sent|failed` (superseded drafts are not shown).
     pub status: String,
     /// `llm` or `template`.
     pub source: Option<String>,
+    /// The reply text, once generated.
     pub content: Option<String>,
+    /// Gmail draft id, once `created`.
     pub gmail_draft_id: Option<String>,
+    /// Failed attempts so far.
     pub attempts: i64,
+    /// The last failure; kept when the draft is `failed`.
     pub last_error: Option<String>,
+    /// RFC 3339 UTC with milliseconds.
     pub created_at: String,
+    /// RFC 3339 UTC with milliseconds.
     pub updated_at: String,
 }
 

@@ -14,7 +14,9 @@ const ENQUEUE_ROWS: usize = 20;
 /// A discovered Gmail message waiting to be ingested.
 #[derive(Debug, Clone, Deserialize)]
 pub struct QueueItem {
+    /// Gmail message id.
     pub gmail_message_id: String,
+    /// Failed attempts so far.
     pub attempts: i64,
 }
 
@@ -149,32 +151,51 @@ pub async fn known(
 /// A ticket message with the e-mail behind it.
 #[derive(Debug, Clone)]
 pub struct NewEmailMessage<'a> {
+    /// New `ticket_messages.id` (UUID); also the key of the `emails` row.
     pub id: &'a str,
+    /// Tenant id.
     pub tenant: &'a str,
+    /// The ticket it belongs to.
     pub ticket_id: &'a str,
+    /// The mailbox it came in or went out through.
     pub mailbox_id: Option<&'a str>,
     /// `customer` or `agent`.
     pub sender_type: &'a str,
+    /// Staff id of the agent who sent it (`None` for customer mail, Gmail-sent replies and auto mode).
     pub sender_id: Option<&'a str>,
+    /// Sender display name.
     pub sender_name: Option<&'a str>,
+    /// Sender address, lower-cased (also stored as `emails.from_email`).
     pub sender_email: Option<&'a str>,
+    /// First `To` address, lower-cased.
     pub to_email: Option<&'a str>,
+    /// E-mail subject.
     pub subject: Option<&'a str>,
+    /// Plain-text body shown in the thread.
     pub content: &'a str,
+    /// The original HTML part, if any (at most `MAX_BODY_BYTES`).
     pub body_html: Option<&'a str>,
+    /// Gmail message id.
     pub gmail_message_id: Option<&'a str>,
+    /// Gmail thread id.
     pub gmail_thread_id: Option<&'a str>,
+    /// `Message-ID` without angle brackets.
     pub rfc_message_id: Option<&'a str>,
+    /// First `In-Reply-To` id, without angle brackets.
     pub in_reply_to: Option<&'a str>,
     /// JSON array.
     pub references: String,
     /// JSON array of attachment metadata.
     pub attachments: String,
+    /// True when `attachments` is not empty.
     pub has_attachments: bool,
+    /// Why it counts as an auto-reply or bulk mail ([`crate::domain::mail::AutoKind::reason`]).
     pub auto_reason: Option<&'a str>,
+    /// True when a body was cut to `MAX_BODY_BYTES`.
     pub truncated: bool,
     /// JSON array of Gmail labels.
     pub labels: String,
+    /// When it was received or sent, RFC 3339 UTC with milliseconds (also `emails.received_at`).
     pub created_at: &'a str,
 }
 
@@ -206,14 +227,21 @@ pub fn insert_email_message(
 /// The newest customer e-mail of a ticket: what a reply answers.
 #[derive(Debug, Clone, Deserialize)]
 pub struct AnsweredEmail {
+    /// `ticket_messages.id` of the e-mail's message.
     pub message_id: String,
+    /// The mailbox it came in through.
     pub mailbox_id: Option<String>,
+    /// Gmail thread to reply in.
     pub gmail_thread_id: Option<String>,
+    /// Its `Message-ID` without angle brackets: the reply's `In-Reply-To`.
     pub rfc_message_id: Option<String>,
     /// JSON array.
     pub references_ids: Option<String>,
+    /// Sender address, lower-cased.
     pub from_email: Option<String>,
+    /// Sender display name.
     pub from_name: Option<String>,
+    /// E-mail subject.
     pub subject: Option<String>,
 }
 

@@ -8,12 +8,18 @@ use serde::Deserialize;
 /// How long a poll holds its mailbox, in ms. A crashed poll frees it after this.
 pub const LEASE_MS: i64 = 5 * 60 * 1000;
 
+/// A row of `mailboxes`: a Gmail mailbox with its sync position and cached token.
 #[derive(Debug, Clone, Deserialize)]
 pub struct MailboxRow {
+    /// Mailbox id (UUID).
     pub id: String,
+    /// The owning tenant.
     pub tenant_id: String,
+    /// The Gmail address, lower-cased; unique across tenants.
     pub address: String,
+    /// Gmail `historyId` the next incremental sync starts from; `None` before the first sync.
     pub history_id: Option<String>,
+    /// Cached OAuth access token, if any.
     pub access_token: Option<String>,
     /// Unix ms.
     pub access_token_expires_at: Option<i64>,

@@ -22,8 +22,11 @@ pub const MAX_PARAMS: usize = 100;
 /// A bindable value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Val {
+    /// SQL `NULL`.
     Null,
+    /// An integer, bound as a JS number (exact up to 2^53).
     Int(i64),
+    /// A string.
     Text(String),
 }
 
@@ -77,17 +80,21 @@ macro_rules! params {
 /// How much D1 work an invocation did: calls (round trips) and statements (a batch counts each).
 #[derive(Debug, Default)]
 pub struct D1Usage {
+    /// Round trips: each `all`/`first`/`run`, and each `batch` once.
     pub calls: Cell<u32>,
+    /// SQL statements: one per query, the length of each batch.
     pub statements: Cell<u32>,
 }
 
 /// The D1 database with usage counting.
 pub struct Db {
     inner: D1Database,
+    /// This handle's counters.
     pub usage: Rc<D1Usage>,
 }
 
 impl Db {
+    /// Wraps a D1 binding (`env.d1("DB")`) with fresh usage counters.
     pub fn new(inner: D1Database) -> Self {
         Db {
             inner,

@@ -9,12 +9,19 @@ use serde::Deserialize;
 /// A staff row as login needs it.
 #[derive(Debug, Clone, Deserialize)]
 pub struct StaffRow {
+    /// Staff id (UUID).
     pub staff_id: String,
+    /// The staff member's tenant.
     pub tenant_id: String,
+    /// Login e-mail, lower-cased; unique across tenants.
     pub email: String,
+    /// Display name.
     pub name: String,
+    /// What the account may do.
     pub role: Role,
+    /// `active` or `inactive`; only active staff can log in or use a token.
     pub status: String,
+    /// `pbkdf2-sha256$…` ([`crate::domain::auth::PasswordHash`]).
     pub password_hash: String,
 }
 

@@ -9,20 +9,35 @@ use worker::D1PreparedStatement;
 /// A ticket as the API shows it (RFC 3339 UTC timestamps).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Ticket {
+    /// Ticket id (UUID).
     pub ticket_id: String,
+    /// `TKT-000001` form; unique per tenant.
     pub ticket_number: String,
+    /// Where replies go (`Reply-To`, else `From`), lower-cased.
     pub customer_email: Option<String>,
+    /// The customer's display name from `From`.
     pub customer_name: Option<String>,
+    /// The first e-mail's subject; `(no subject)` when it had none.
     pub subject: String,
+    /// `open|pending|resolved|closed`.
     pub status: String,
+    /// `urgent|high|medium|low`.
     pub priority: String,
+    /// `order|product|billing|technical|other`.
     pub category: String,
+    /// `email|sms|voice|chat|facebook|instagram` (only `email` is ingested today).
     pub channel: String,
+    /// Staff id of the assignee; `None` when unassigned.
     pub assigned_to: Option<String>,
+    /// When the first response is due (RFC 3339 UTC).
     pub sla_due_at: Option<String>,
+    /// The first agent reply (API, `auto` mode, or sent from Gmail); set once.
     pub first_response_at: Option<String>,
+    /// When it was last set `resolved`; cleared by any other status.
     pub resolved_at: Option<String>,
+    /// When the first e-mail arrived (Gmail `internalDate`), RFC 3339 UTC with milliseconds.
     pub created_at: String,
+    /// Last change, RFC 3339 UTC with milliseconds.
     pub updated_at: String,
 }
 
@@ -32,18 +47,31 @@ const TICKET_COLUMNS: &str = "ticket_id, ticket_number, customer_email, customer
 /// A new ticket.
 #[derive(Debug, Clone)]
 pub struct NewTicket<'a> {
+    /// New ticket id (UUID).
     pub ticket_id: &'a str,
+    /// Tenant id.
     pub tenant: &'a str,
+    /// `TKT-000001` form ([`crate::domain::ticket::ticket_number`]).
     pub ticket_number: &'a str,
+    /// Where replies go (`Reply-To`, else `From`), lower-cased.
     pub customer_email: Option<&'a str>,
+    /// The customer's display name.
     pub customer_name: Option<&'a str>,
+    /// The ticket's subject.
     pub subject: &'a str,
+    /// Plain text of the first message.
     pub description: &'a str,
+    /// Wire form of [`crate::domain::ticket::Priority`].
     pub priority: &'a str,
+    /// Wire form of [`crate::domain::ticket::Category`].
     pub category: &'a str,
+    /// Wire form of [`crate::domain::ticket::Channel`].
     pub channel: &'a str,
+    /// The mailbox the first e-mail came in through.
     pub mailbox_id: Option<&'a str>,
+    /// When the first response is due, RFC 3339 UTC.
     pub sla_due_at: &'a str,
+    /// Creation time, RFC 3339 UTC with milliseconds; also the initial `updated_at`.
     pub created_at: &'a str,
 }
 
@@ -109,13 +137,17 @@ pub async fn get(db: &Db, tenant: &str, id_or_number: &str) -> AppResult<Option<
 /// List filters; `None` means any.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
+    /// Wire form of a status.
     pub status: Option<String>,
+    /// Wire form of a priority.
     pub priority: Option<String>,
+    /// Wire form of a category.
     pub category: Option<String>,
     /// Substring of subject, customer e-mail or name, or ticket number.
     pub q: Option<String>,
     /// Position after which to continue: `(created_at, ticket_id)` of the last ticket seen.
     pub after: Option<(String, String)>,
+    /// Page size; [`list`] reads one row more.
     pub limit: usize,
 }
 
@@ -160,20 +192,31 @@ pub async fn list(db: &Db, tenant: &str, f: &Filter) -> AppResult<Vec<Ticket>> {
 /// A message of a ticket thread, with its e-mail ids when it came or went by e-mail.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Message {
+    /// `ticket_messages.id` (UUID).
     pub id: String,
+    /// `customer|agent|system`.
     pub sender_type: String,
+    /// Sender display name.
     pub sender_name: Option<String>,
+    /// Sender address.
     pub sender_email: Option<String>,
+    /// Plain-text body.
     pub content: String,
+    /// RFC 3339 UTC with milliseconds: when it was received or sent.
     pub created_at: String,
+    /// Gmail message id; `None` for a message that did not come or go by e-mail.
     pub gmail_message_id: Option<String>,
+    /// Gmail thread id.
     pub gmail_thread_id: Option<String>,
     /// `Message-ID` without angle brackets.
     pub message_id_header: Option<String>,
+    /// First `In-Reply-To` id, without angle brackets.
     pub in_reply_to: Option<String>,
+    /// E-mail subject.
     pub subject: Option<String>,
     /// JSON array of `{filename, content_type, size}`.
     pub attachments: Option<String>,
+    /// Set for auto-replies and bulk mail: why.
     pub auto_reason: Option<String>,
 }
 
@@ -194,9 +237,13 @@ pub async fn messages(db: &Db, tenant: &str, ticket_id: &str) -> AppResult<Vec<M
 /// Field changes from `PATCH /api/v1/tickets/{id}`; `assigned_to: Some(None)` unassigns.
 #[derive(Debug, Clone, Default)]
 pub struct Patch {
+    /// Wire form of the new status.
     pub status: Option<String>,
+    /// Wire form of the new priority.
     pub priority: Option<String>,
+    /// Wire form of the new category.
     pub category: Option<String>,
+    /// `Some(Some(staff_id))` assigns, `Some(None)` unassigns, `None` leaves as is.
     pub assigned_to: Option<Option<String>>,
     /// Set with a `resolved` status, cleared with any other.
     pub resolved_at: Option<Option<String>>,
