@@ -1,5 +1,5 @@
 -- Edgedesk schema v1: tenants, staff, Gmail mailboxes, the mail queue, tickets, messages, e-mails, drafts.
--- Every row belongs to a tenant. Timestamps are RFC 3339 UTC strings ('2026-11-22T13:00:00Z'), which sort
+-- Every row belongs to a tenant. Timestamps are RFC 3339 UTC strings ('2026-11-22T13:00:00.000Z'), which sort
 -- chronologically; lease and token expiries are Unix milliseconds.
 
 CREATE TABLE tenants (
@@ -9,7 +9,7 @@ CREATE TABLE tenants (
   next_ticket_number INTEGER NOT NULL DEFAULT 1,
   created_at         TEXT NOT NULL
 );
-INSERT INTO tenants (id, name, created_at) VALUES ('default', 'Default', strftime('%Y-%m-%dT%H:%M:%SZ', 'now'));
+INSERT INTO tenants (id, name, created_at) VALUES ('default', 'Default', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
 
 CREATE TABLE staff (
   staff_id      TEXT PRIMARY KEY,

@@ -48,7 +48,10 @@ wrangler d1 migrations apply DB --local "${persist[@]}"
 wrangler dev --ip 127.0.0.1 --port "$PORT" --test-scheduled "${persist[@]}" "${vars[@]}" &
 pids+=($!)
 
-for _ in $(seq 1 120); do curl -fsS "http://127.0.0.1:$PORT/api/v1/health" >/dev/null 2>&1 && break; sleep 1; done
+# Up when the API answers at all (health needs a token: 401 means the worker is serving).
+for _ in $(seq 1 120); do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/api/v1/health")" != 000 ] && break; sleep 1
+done
 cat <<MSG
 
   Edgedesk is running:  http://127.0.0.1:$PORT/

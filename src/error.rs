@@ -18,6 +18,9 @@ pub enum AppError {
     /// 401 `unauthorized`: missing, malformed, expired or badly signed credentials.
     #[error("{0}")]
     Unauthorized(String),
+    /// 405 `method_not_allowed`: the route exists, the method does not.
+    #[error("{0}")]
+    MethodNotAllowed(String),
     /// 403 `forbidden`: authenticated but not allowed.
     #[error("{0}")]
     Forbidden(String),
@@ -48,6 +51,7 @@ impl AppError {
             AppError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             AppError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             AppError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            AppError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             AppError::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),

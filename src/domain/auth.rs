@@ -72,6 +72,9 @@ pub fn verify(secret: &[u8], token: &str, now: DateTime<Utc>) -> Result<StaffCla
             jwt_compact::ValidationError::InvalidSignature => AuthError::BadSignature,
             _ => AuthError::Malformed,
         })?;
+    if token.claims().expiration.is_none() {
+        return Err(AuthError::Malformed); // a token without `exp` would never expire
+    }
     let opts = TimeOptions::new(Duration::seconds(60), move || now);
     token
         .claims()
@@ -169,6 +172,19 @@ mod tests {
         assert!(h.matches(&[7; 32]));
         assert!(!h.matches(&[7; 31]));
         assert!(PasswordHash::parse("md5$x").is_none());
+    }
+
+    #[test]
+    fn a_token_without_exp_is_refused() {
+        let t = Hs256
+            .token(
+                &Header::empty(),
+                &Claims::new(claims()),
+                &Hs256Key::new(b"secret"),
+            )
+            .unwrap();
+        let now = crate::domain::time::from_millis(0);
+        assert_eq!(verify(b"secret", &t, now), Err(AuthError::Malformed));
     }
 
     #[test]

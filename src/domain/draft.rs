@@ -38,6 +38,8 @@ pub struct TicketContext<'a> {
     pub category: Category,
     /// The customer's display name, if known (`unknown` in the prompt, a bare `Hello,` in the template).
     pub customer_name: Option<&'a str>,
+    /// Who signs template replies (`SUPPORT_NAME`).
+    pub signature: &'a str,
 }
 
 /// Most characters of one thread message included in a prompt; longer messages are cut.
@@ -50,7 +52,7 @@ pub const PROMPT_MESSAGES: usize = 12;
 pub fn build_prompt(ctx: &TicketContext<'_>, thread: &[ThreadEntry]) -> Vec<ChatMessage> {
     let mut out = vec![ChatMessage {
         role: "system",
-        content: format!(
+        content: mask_card_numbers(&format!(
             "You are a courteous customer-support agent. Write the reply e-mail body to the customer's latest \
              message in ticket {} (subject: \"{}\", category: {}). Customer name: {}. Answer in the customer's \
              language, be concise and specific, never invent order details, prices or policies you were not \
@@ -60,7 +62,7 @@ pub fn build_prompt(ctx: &TicketContext<'_>, thread: &[ThreadEntry]) -> Vec<Chat
             ctx.subject,
             ctx.category,
             ctx.customer_name.unwrap_or("unknown"),
-        ),
+        )),
     }];
     let relevant: Vec<&ThreadEntry> = thread
         .iter()
@@ -73,9 +75,28 @@ pub fn build_prompt(ctx: &TicketContext<'_>, thread: &[ThreadEntry]) -> Vec<Chat
         } else {
             "assistant"
         },
-        content: mask_card_numbers(&cut_chars(&m.content, PROMPT_MESSAGE_CHARS)),
+        content: mask_card_numbers(&cut_chars(&own_words(&m.content), PROMPT_MESSAGE_CHARS)),
     }));
     out
+}
+
+/// A message without the history it quotes: lines starting with `>` and the `On … wrote:` line introducing
+/// them are dropped, so the prompt holds each writer's own words once.
+pub fn own_words(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut kept: Vec<&str> = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let quoted = line.trim_start().starts_with('>');
+        let intro = line.trim_end().ends_with("wrote:")
+            && lines[i + 1..]
+                .iter()
+                .find(|l| !l.trim().is_empty())
+                .is_some_and(|l| l.trim_start().starts_with('>'));
+        if !quoted && !intro {
+            kept.push(line);
+        }
+    }
+    kept.join("\n").trim().to_string()
 }
 
 fn cut_chars(s: &str, n: usize) -> String {
@@ -99,8 +120,8 @@ pub fn template_reply(ctx: &TicketContext<'_>) -> String {
         Category::Other => "Thank you for your message. We have received it and will get back to you shortly.",
     };
     format!(
-        "{greeting}\n\n{body}\n\nYour reference is {}.\n\nBest regards,\nCustomer Support",
-        ctx.ticket_number
+        "{greeting}\n\n{body}\n\nYour reference is {}.\n\nBest regards,\n{}",
+        ctx.ticket_number, ctx.signature
     )
 }
 
@@ -189,6 +210,7 @@ mod tests {
             subject: "Refund",
             category: Category::Billing,
             customer_name: Some("Ana"),
+            signature: "Shop Support",
         }
     }
 
@@ -217,6 +239,14 @@ mod tests {
         assert_eq!(p[1].role, "user");
         assert!(p[1].content.contains("****") && !p[1].content.contains("4111"));
         assert_eq!(p[2].role, "assistant");
+    }
+
+    #[test]
+    fn quoted_history_is_left_out() {
+        let text =
+            "Still broken.\n\nOn Mon, 2 Jun 2025 at 10:15, Ana <a@x> wrote:\n> Hello,\n> it broke.";
+        assert_eq!(own_words(text), "Still broken.");
+        assert_eq!(own_words("I wrote:\nthis"), "I wrote:\nthis");
     }
 
     #[test]

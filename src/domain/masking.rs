@@ -41,18 +41,39 @@ pub fn luhn_valid(digits: &str) -> bool {
     n >= 13 && sum % 10 == 0
 }
 
-/// Replaces every Luhn-valid card number in `text` with [`MASK`]; other text is unchanged.
+/// Replaces every Luhn-valid card number in `text` with [`MASK`]; other text is unchanged. A run of digit
+/// groups longer than a card (a card followed by an expiry or CVV, or preceded by a reference) is searched for
+/// its longest Luhn-valid span of whole groups with 13–19 digits.
 pub fn mask_card_numbers(text: &str) -> String {
     card_pattern()
-        .replace_all(text, |caps: &regex_lite::Captures<'_>| {
-            let m = &caps[0];
-            if luhn_valid(m) {
-                MASK.to_string()
-            } else {
-                m.to_string()
-            }
-        })
+        .replace_all(text, |caps: &regex_lite::Captures<'_>| mask_run(&caps[0]))
         .into_owned()
+}
+
+/// Masks the longest card-like span of whole digit groups in a run like `4111 1111 1111 1111 123`.
+fn mask_run(run: &str) -> String {
+    let b = run.as_bytes();
+    let starts: Vec<usize> = (0..b.len())
+        .filter(|&i| b[i].is_ascii_digit() && (i == 0 || !b[i - 1].is_ascii_digit()))
+        .collect();
+    let ends: Vec<usize> = (1..=b.len())
+        .filter(|&i| b[i - 1].is_ascii_digit() && (i == b.len() || !b[i].is_ascii_digit()))
+        .collect();
+    let digits = |s: &str| s.bytes().filter(u8::is_ascii_digit).count();
+    let mut best: Option<(usize, usize)> = None;
+    for &s in &starts {
+        for &e in ends.iter().filter(|&&e| e > s) {
+            let span = &run[s..e];
+            let longer = best.is_none_or(|(bs, be)| e - s > be - bs);
+            if (13..=19).contains(&digits(span)) && longer && luhn_valid(span) {
+                best = Some((s, e));
+            }
+        }
+    }
+    match best {
+        Some((s, e)) => format!("{}{MASK}{}", &run[..s], &run[e..]),
+        None => run.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -67,6 +88,18 @@ mod tests {
         );
         assert_eq!(mask_card_numbers("4111-1111-1111-1111"), "****");
         assert_eq!(mask_card_numbers("5500005555555559."), "****.");
+    }
+
+    #[test]
+    fn finds_cards_inside_longer_digit_runs() {
+        assert_eq!(
+            mask_card_numbers("4111 1111 1111 1111 123 exp"),
+            "**** 123 exp"
+        );
+        assert_eq!(
+            mask_card_numbers("ref 12 4111-1111-1111-1111"),
+            "ref 12 ****"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! - [`triage`]: priority and category from keywords, SLA due time from priority.
 //! - [`mail`]: RFC 5322 parsing (through `mail-parser`) into what ingestion needs.
 //! - [`threading`]: which ticket an incoming e-mail joins, or whether it opens one.
+//! - [`retry`]: backoff and give-up policy for queued work.
 //! - [`masking`]: card numbers and similar secrets removed from text sent to an LLM.
 //! - [`draft`]: reply composition (prompt, templates, the RFC 5322 reply Gmail stores).
 //! - [`auth`]: JWT claims and roles.
@@ -13,6 +14,7 @@ pub mod auth;
 pub mod draft;
 pub mod mail;
 pub mod masking;
+pub mod retry;
 pub mod threading;
 pub mod ticket;
 pub mod time;

@@ -14,8 +14,9 @@ use base64::{alphabet, Engine};
 use serde::Deserialize;
 use worker::Method;
 
-/// Requests per batch call; Google allows 100 and recommends at most 50.
-pub const BATCH_MAX: usize = 50;
+/// Requests per batch call. Google allows 100 and recommends at most 50; 20 bounds the memory one call holds
+/// (raw messages with attachments can be megabytes each; a Worker has 128 MB).
+pub const BATCH_MAX: usize = 20;
 
 /// base64url that accepts padded and unpadded input (Gmail's `raw`).
 const B64URL: GeneralPurpose = GeneralPurpose::new(
@@ -258,15 +259,18 @@ impl<'a> Gmail<'a> {
             .await?;
         let resp = check(resp)?;
         let parts = parse_batch_response(resp.content_type.as_deref().unwrap_or(""), &resp.body);
+        let by_position = parts.iter().all(|p| p.index.is_none());
         Ok(ids
             .iter()
             .enumerate()
             .map(|(i, id)| {
-                let r = match parts
-                    .iter()
-                    .find(|p| p.index == Some(i))
-                    .or_else(|| parts.get(i))
-                {
+                // Match by Content-ID; by position only when the response carries no Content-IDs at all.
+                let part = if by_position {
+                    parts.get(i)
+                } else {
+                    parts.iter().find(|p| p.index == Some(i))
+                };
+                let r = match part {
                     None => Err(GmailError::Upstream(UpstreamError {
                         service: "gmail",
                         status: None,

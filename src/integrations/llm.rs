@@ -1,6 +1,6 @@
 //! OpenAI-compatible chat completions (<https://platform.openai.com/docs/api-reference/chat/create>):
 //! `POST {LLM_API_BASE}/chat/completions` with `Authorization: Bearer {LLM_API_KEY}` and
-//! `{"model","messages":[{role,content}],"temperature","max_tokens"}`; the reply is
+//! `{"model","messages":[{role,content}],"max_completion_tokens"}` (no `temperature`, which reasoning models refuse); the reply is
 //! `choices[0].message.content`.
 
 use super::http::{error_message, Http, UpstreamError};
@@ -34,8 +34,7 @@ pub async fn complete(
     let body = serde_json::json!({
         "model": model,
         "messages": messages,
-        "temperature": 0.3,
-        "max_tokens": MAX_TOKENS,
+        "max_completion_tokens": MAX_TOKENS,
     });
     let auth = format!("Bearer {api_key}");
     let resp = http

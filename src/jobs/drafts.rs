@@ -2,16 +2,18 @@
 //! `LLM_API_KEY`), then create a Gmail draft in the customer's thread (`draft` mode) or send it (`auto` mode).
 //!
 //! Text is stored before Gmail is called, so a Gmail failure retries without a second LLM call; the UNIQUE
-//! message id of a job makes two drafts for one message impossible. Failures retry with backoff up to
-//! [`draft_store::MAX_ATTEMPTS`], their error recorded on the draft row and in the poll report.
+//! message id of a job makes two drafts for one message impossible, and a run claims a job before working on it
+//! so two overlapping runs never deliver it twice. A newer draft replaces the ticket's older Gmail draft (deleted
+//! from Gmail). Failures retry with backoff ([`crate::domain::retry`]), their error recorded on the draft row
+//! and in the poll report.
 
-use super::email_poll::{backoff_ms, PollReport};
+use super::email_poll::PollReport;
 use super::mailbox::DEFAULT_TENANT;
 use super::reply::{self, ReplyTo};
 use crate::config::{AiMode, Config};
 use crate::domain::draft::{build_prompt, template_reply, ThreadEntry, TicketContext};
 use crate::domain::ticket::{Category, SenderType};
-use crate::domain::time;
+use crate::domain::{retry, time};
 use crate::error::AppResult;
 use crate::integrations::gmail::Gmail;
 use crate::integrations::http::Http;
@@ -34,24 +36,51 @@ pub async fn run(
     let jobs =
         draft_store::due(db, DEFAULT_TENANT, platform::now_ms(), cfg.poll_max_drafts).await?;
     for job in jobs {
-        let now = time::rfc3339(platform::now());
-        let retry_at = platform::now_ms() + backoff_ms(job.attempts + 1);
+        if !draft_store::claim(db, &job.id, platform::now_ms()).await? {
+            continue; // another run is on it
+        }
         match deliver(db, http, gmail, cfg, mb, &job).await? {
             Ok(()) => report.drafts_created += 1,
-            Err(problem) => {
-                let line = format!(
-                    "draft for ticket {}: {problem} (retried later)",
+            Err((problem, retryable)) => {
+                let attempts = job.attempts + 1;
+                let give_up = retry::give_up(attempts, retryable);
+                let retry_at = platform::now_ms() + retry::backoff_ms(attempts);
+                let now = time::rfc3339(platform::now());
+                draft_store::record_failure(db, &job.id, &problem, retry_at, give_up, &now).await?;
+                let next = if give_up { "gave up" } else { "retried later" };
+                report.errors.push(format!(
+                    "draft for ticket {}: {problem} ({next})",
                     job.ticket_number
-                );
-                draft_store::record_failure(db, &job.id, &problem, retry_at, &now).await?;
-                report.errors.push(line);
+                ));
             }
         }
     }
     Ok(())
 }
 
-/// Outer error: storage failed (stop the run). Inner error: this job failed (recorded, retried).
+/// Supersedes the ticket's drafts already in Gmail (and, with `all_open`, those still being generated) and
+/// deletes them from Gmail (best effort: a failure is logged; the rows are superseded either way).
+pub async fn retire_gmail_drafts(
+    db: &Db,
+    gmail: &Gmail<'_>,
+    tenant: &str,
+    ticket_id: &str,
+    all_open: bool,
+) -> AppResult<()> {
+    let stale = draft_store::open_gmail_drafts(db, tenant, ticket_id).await?;
+    let now = time::rfc3339(platform::now());
+    db.batch(vec![draft_store::supersede(db, ticket_id, all_open, &now)?])
+        .await?;
+    for draft_id in stale {
+        if let Err(e) = gmail.delete_draft(&draft_id).await {
+            worker::console_warn!("deleting stale Gmail draft {draft_id}: {e}");
+        }
+    }
+    Ok(())
+}
+
+/// Outer error: storage failed (stop the run). Inner error: why this job failed and whether that is
+/// transient (recorded, retried).
 async fn deliver(
     db: &Db,
     http: &Http,
@@ -59,12 +88,15 @@ async fn deliver(
     cfg: &Config,
     mb: &MailboxRow,
     job: &draft_store::Job,
-) -> AppResult<Result<(), String>> {
+) -> AppResult<Result<(), (String, bool)>> {
     let Some(answered) = mail::email_of_message(db, &job.message_id).await? else {
-        return Ok(Err("the answered message has no e-mail".into()));
+        return Ok(Err(("the answered message has no e-mail".into(), false)));
     };
-    let Some(to) = answered.from_email.clone() else {
-        return Ok(Err("the answered message has no sender address".into()));
+    let Some(to) = answered.reply_to.clone().or(answered.from_email.clone()) else {
+        return Ok(Err((
+            "the answered message has no sender address".into(),
+            false,
+        )));
     };
     let category: Category = job.category.parse().unwrap_or(Category::Other);
     let ctx = TicketContext {
@@ -72,6 +104,7 @@ async fn deliver(
         subject: &job.ticket_subject,
         category,
         customer_name: job.customer_name.as_deref(),
+        signature: &cfg.support_name,
     };
     let content = match (&job.content, &cfg.llm_api_key) {
         (Some(c), _) if job.status == "generated" => c.clone(),
@@ -104,7 +137,7 @@ async fn deliver(
                     .await?;
                     text
                 }
-                Err(e) => return Ok(Err(e.to_string())),
+                Err(e) => return Ok(Err((e.to_string(), e.retryable()))),
             }
         }
         (_, None) => {
@@ -143,14 +176,12 @@ async fn deliver(
         .await?
         {
             Ok(s) => s,
-            Err(e) => return Ok(Err(e.to_string())),
+            Err(e) => return Ok(Err((e.to_string(), e.retryable()))),
         };
-        stmts.push(draft_store::set_delivered(
+        stmts.push(draft_store::set_sent(
             db,
             &job.id,
-            "sent",
-            None,
-            Some(&sent.gmail_message_id),
+            &sent.gmail_message_id,
             &now,
         )?);
         db.batch(stmts).await?;
@@ -162,22 +193,21 @@ async fn deliver(
             &format!("draft-{}", job.id),
             &content,
         );
+        // One AI draft per ticket in Gmail: the newer one replaces the older.
+        retire_gmail_drafts(db, gmail, &job.tenant_id, &job.ticket_id, false).await?;
         let draft_id = match gmail
             .create_draft(&raw, answered.gmail_thread_id.as_deref())
             .await
         {
             Ok(id) => id,
-            Err(e) => return Ok(Err(e.to_string())),
+            Err(e) => return Ok(Err((e.to_string(), e.retryable()))),
         };
-        db.batch(vec![draft_store::set_delivered(
-            db,
-            &job.id,
-            "created",
-            Some(&draft_id),
-            None,
-            &now,
-        )?])
-        .await?;
+        if !draft_store::mark_created(db, &job.id, &draft_id, &now).await? {
+            // An agent replied while this run was drafting: the draft is moot.
+            if let Err(e) = gmail.delete_draft(&draft_id).await {
+                worker::console_warn!("deleting moot Gmail draft {draft_id}: {e}");
+            }
+        }
     }
     Ok(Ok(()))
 }

@@ -7,7 +7,7 @@
 //! 2. **Ingest** up to `POLL_MAX_MESSAGES` queued messages: one batch call fetches up to 50 raw messages;
 //!    [`crate::domain::threading::plan`] decides for each; one D1 batch writes tickets, messages, queue
 //!    outcomes and draft jobs atomically; `batchModify` marks them read. A Gmail failure for a message leaves
-//!    it queued for the next run, with bounded attempts ([`MAX_ATTEMPTS`]) and its error recorded.
+//!    it queued for the next run, with backoff and bounded attempts ([`retry`]) and its error recorded.
 //! 3. **Draft** up to `POLL_MAX_DRAFTS` replies ([`super::drafts`]).
 //!
 //! Budget for a poll of 100 messages with no drafts: about 6 subrequests (token, history, 2 batch gets,
@@ -16,21 +16,21 @@
 use super::drafts;
 use super::mailbox::{self, DEFAULT_TENANT};
 use crate::config::Config;
-use crate::domain::{mail as parse_mail, threading, ticket, time, triage};
+use crate::domain::{mail as parse_mail, retry, threading, ticket, time, triage};
 use crate::error::{AppError, AppResult};
-use crate::integrations::gmail::{Gmail, GmailError, MessageRef, RawMessage, BATCH_MAX};
+use crate::integrations::gmail::{Gmail, GmailError, MessageRef, BATCH_MAX};
 use crate::integrations::http::Http;
 use crate::platform;
 use crate::storage::{drafts as draft_store, mail, mailboxes, tickets, Db};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 
-/// Attempts to fetch a message before it is marked `failed` for good.
-pub const MAX_ATTEMPTS: i64 = 5;
 /// Most `history.list` pages read per run (500 records each).
 const MAX_HISTORY_PAGES: usize = 4;
 /// Messages listed on a full sync (newest first).
 const FULL_SYNC_MESSAGES: usize = 200;
+/// How far back a full sync looks, in days: older mail never becomes tickets (nor drafts, nor auto replies).
+const FULL_SYNC_DAYS: u32 = 7;
 
 /// What a poll did; the admin route answers it as JSON.
 #[derive(Debug, Default, Serialize)]
@@ -96,7 +96,8 @@ async fn poll_mailbox(
     report: &mut PollReport,
 ) -> AppResult<()> {
     let mb = mailbox::configured(db, cfg).await?;
-    if !mailboxes::try_lease(db, &mb.id, platform::now_ms()).await? {
+    let owner = platform::uuid()?;
+    if !mailboxes::try_lease(db, &mb.id, &owner, platform::now_ms()).await? {
         report.errors.push(format!(
             "mailbox {}: another poll is running; skipped",
             mb.address
@@ -108,6 +109,7 @@ async fn poll_mailbox(
     mailboxes::finish_poll(
         db,
         &mb.id,
+        &owner,
         &time::rfc3339(platform::now()),
         error.as_deref(),
     )
@@ -174,10 +176,11 @@ async fn discover(
         None => full_sync(gmail, cfg).await?,
     };
     if let (Some(q), false) = (&cfg.gmail_query, found.is_empty()) {
-        // history.list cannot search: keep only what the query matches among the newest inbox mail.
+        // history.list cannot search: keep the inbox mail the query matches among the newest 500 matches (a
+        // backlog beyond that is dropped), and all mail we sent (staff replies are never filtered).
         let (allowed, _) = gmail.list(&format!("in:inbox {q}"), None, 500).await?;
         let allowed: HashSet<String> = allowed.into_iter().map(|m| m.id).collect();
-        found.retain(|m| allowed.contains(&m.id));
+        found.retain(|m| allowed.contains(&m.id) || m.label_ids.iter().any(|l| l == "SENT"));
     }
     let now = time::rfc3339(platform::now());
     let pairs: Vec<(String, String)> = found.into_iter().map(|m| (m.id, m.thread_id)).collect();
@@ -220,8 +223,8 @@ async fn full_sync(
 ) -> Result<(Vec<MessageRef>, String), GmailError> {
     let history_id = gmail.current_history_id().await?;
     let q = match &cfg.gmail_query {
-        Some(extra) => format!("in:inbox -in:chats {extra}"),
-        None => "in:inbox -in:chats".to_string(),
+        Some(extra) => format!("in:inbox -in:chats newer_than:{FULL_SYNC_DAYS}d {extra}"),
+        None => format!("in:inbox -in:chats newer_than:{FULL_SYNC_DAYS}d"),
     };
     let mut found = Vec::new();
     let mut token: Option<String> = None;
@@ -257,9 +260,23 @@ fn resolve(target: &threading::Target, opened: &[String]) -> AppResult<String> {
     }
 }
 
-/// Retry delay after `attempts` failures: 1, 2, 4, 8 … minutes.
-pub fn backoff_ms(attempts: i64) -> i64 {
-    60_000 << attempts.clamp(0, 10)
+/// Records a failure of claimed messages, giving up on those whose attempts ran out
+/// ([`retry::give_up`]).
+async fn record_failures(
+    db: &Db,
+    mailbox: &str,
+    ids: &[String],
+    attempts: &HashMap<String, i64>,
+    error: &str,
+    retryable: bool,
+    now: &str,
+) -> AppResult<()> {
+    let (last, again): (Vec<String>, Vec<String>) = ids
+        .iter()
+        .cloned()
+        .partition(|id| retry::give_up(attempts.get(id).copied().unwrap_or(1), retryable));
+    mail::record_failure(db, mailbox, &again, error, false, now).await?;
+    mail::record_failure(db, mailbox, &last, error, true, now).await
 }
 
 async fn ingest(
@@ -272,42 +289,64 @@ async fn ingest(
     let now_ms = platform::now_ms();
     let now = time::rfc3339(platform::now());
     let due = mail::due(db, &mb.id, now_ms, cfg.poll_max_messages).await?;
+    let (exhausted, due): (Vec<_>, Vec<_>) = due
+        .into_iter()
+        .partition(|q| q.attempts >= retry::MAX_TRANSIENT_ATTEMPTS);
+    if !exhausted.is_empty() {
+        let ids: Vec<String> = exhausted.into_iter().map(|q| q.gmail_message_id).collect();
+        let line = format!("gave up after {} attempts", retry::MAX_TRANSIENT_ATTEMPTS);
+        mail::record_failure(db, &mb.id, &ids, &line, true, &now).await?;
+        report.errors.push(format!(
+            "mailbox {}: {} message(s) {line}",
+            mb.address,
+            ids.len()
+        ));
+    }
+    // Attempts as counted by the claim below.
     let attempts: HashMap<String, i64> = due
         .iter()
-        .map(|q| (q.gmail_message_id.clone(), q.attempts))
+        .map(|q| (q.gmail_message_id.clone(), q.attempts + 1))
         .collect();
-    let fail = |id: &str, e: &str| {
-        let tries = attempts.get(id).copied().unwrap_or(0) + 1;
-        (
-            id.to_string(),
-            e.to_string(),
-            now_ms + backoff_ms(tries),
-            tries >= MAX_ATTEMPTS,
-        )
-    };
-    let mut failures = Vec::new();
-    let mut fetched: Vec<RawMessage> = Vec::new();
-    let mut settled: Vec<(String, &'static str, String)> = Vec::new();
     let ids: Vec<String> = due.into_iter().map(|q| q.gmail_message_id).collect();
+    db.batch(mail::claim(db, &mb.id, &ids, now_ms)?).await?;
+
+    // Fetch chunk by chunk and parse at once, so only one chunk of raw mail is in memory.
+    let mut failures: Vec<(Vec<String>, String, bool)> = Vec::new();
+    let mut parsed = Vec::new();
+    let mut settled: Vec<(String, &'static str, String)> = Vec::new();
+    let mut deleted: HashSet<String> = HashSet::new();
     for chunk in ids.chunks(BATCH_MAX) {
         match gmail.get_raw_batch(chunk).await {
             Err(e) => {
+                let retryable = e.retryable();
                 let line = gmail_problem(db, mb, "fetch", e).await;
-                failures.extend(chunk.iter().map(|id| fail(id, &line)));
+                failures.push((chunk.to_vec(), line.clone(), retryable));
                 report.errors.push(line);
             }
             Ok(results) => {
                 for (id, r) in results {
                     match r {
-                        Ok(m) => fetched.push(m),
-                        Err(GmailError::Upstream(u)) if u.status == Some(404) => settled.push((
-                            id,
-                            "skipped",
-                            "deleted from Gmail before it was ingested".into(),
-                        )),
+                        Ok(mut m) => {
+                            report.fetched += 1;
+                            let raw = std::mem::take(&mut m.raw);
+                            match parse_mail::parse(&raw) {
+                                Ok(p) => parsed.push((m, p)),
+                                Err(e) => {
+                                    settled.push((m.id, "skipped", format!("unparseable: {e}")))
+                                }
+                            }
+                        }
+                        Err(GmailError::Upstream(u)) if u.status == Some(404) => {
+                            deleted.insert(id.clone());
+                            settled.push((
+                                id,
+                                "skipped",
+                                "deleted from Gmail before it was ingested".into(),
+                            ));
+                        }
                         Err(e) => {
                             let line = format!("mailbox {} message {id}: {e}", mb.address);
-                            failures.push(fail(&id, &line));
+                            failures.push((vec![id], line.clone(), e.retryable()));
                             report.errors.push(line);
                         }
                     }
@@ -315,20 +354,12 @@ async fn ingest(
             }
         }
     }
-    report.fetched += fetched.len() as u32;
-    for (id, error, next, give_up) in &failures {
-        mail::record_failure(db, &mb.id, id, error, *next, *give_up, &now).await?;
+    for (ids, line, retryable) in &failures {
+        record_failures(db, &mb.id, ids, &attempts, line, *retryable, &now).await?;
     }
 
-    // Parse, oldest first.
-    fetched.sort_by_key(|m| m.internal_date);
-    let mut parsed = Vec::new();
-    for m in fetched {
-        match parse_mail::parse(&m.raw) {
-            Ok(p) => parsed.push((m, p)),
-            Err(e) => settled.push((m.id, "skipped", format!("unparseable: {e}"))),
-        }
-    }
+    // Oldest first.
+    parsed.sort_by_key(|(m, _)| m.internal_date);
     let incoming: Vec<threading::Incoming> = parsed
         .iter()
         .map(|(m, p)| threading::Incoming {
@@ -385,6 +416,8 @@ async fn ingest(
     let mut new_ticket_ids: Vec<String> = Vec::new();
     // ticket id → the newest customer message that deserves a draft
     let mut draft_for: Vec<(String, String)> = Vec::new();
+    // tickets a staff reply from Gmail answered: their AI drafts are moot
+    let mut answered_by_staff: Vec<String> = Vec::new();
     let mut counts = (0u32, 0u32, 0u32); // created, appended, skipped
     for ((m, p), decision) in parsed.iter().zip(&decisions) {
         let when = time::rfc3339(time::from_millis(if m.internal_date > 0 {
@@ -411,7 +444,11 @@ async fn ingest(
                 let subject = p.subject.as_deref().unwrap_or("(no subject)");
                 let t = triage::triage(subject, &p.body_text);
                 let sla = time::rfc3339(triage::sla_due(
-                    time::from_millis(now_ms.max(m.internal_date)),
+                    time::from_millis(if m.internal_date > 0 {
+                        m.internal_date
+                    } else {
+                        now_ms
+                    }),
                     t.priority,
                 ));
                 stmts.push(tickets::insert(
@@ -451,7 +488,7 @@ async fn ingest(
                 // its open drafts are moot.
                 let id = resolve(target, &new_ticket_ids)?;
                 stmts.push(tickets::record_response(db, &id, &when)?);
-                stmts.push(draft_store::supersede_open(db, &id, &now)?);
+                answered_by_staff.push(id.clone());
                 draft_for.retain(|(t, _)| t != &id);
                 settled.push((
                     m.id.clone(),
@@ -483,6 +520,7 @@ async fn ingest(
                     .as_deref()
                     .or(outgoing.then_some(cfg.support_name.as_str())),
                 sender_email: p.from_email.as_deref(),
+                reply_to: p.reply_to.as_deref(),
                 to_email: p.to.first().map(String::as_str),
                 subject: p.subject.as_deref(),
                 content: &content,
@@ -525,21 +563,27 @@ async fn ingest(
     }
     if let Err(e) = db.batch(stmts).await {
         // Nothing was written: every message stays queued and is tried again next run.
-        for (id, _, _) in &settled {
-            let (id, error, next, give_up) = fail(id, &e.to_string());
-            mail::record_failure(db, &mb.id, &id, &error, next, give_up, &now).await?;
-        }
-        report.errors.push(format!(
-            "mailbox {}: storing mail failed: {e} (retried next run)",
-            mb.address
-        ));
+        let ids: Vec<String> = settled.iter().map(|s| s.0.clone()).collect();
+        let line = format!("storing mail failed: {e}");
+        record_failures(db, &mb.id, &ids, &attempts, &line, true, &now).await?;
+        report
+            .errors
+            .push(format!("mailbox {}: {line} (retried next run)", mb.address));
         return Ok(());
     }
     report.tickets_created += counts.0;
     report.messages_appended += counts.1;
     report.skipped += counts.2;
 
-    let processed: Vec<String> = settled.into_iter().map(|s| s.0).collect();
+    for ticket_id in &answered_by_staff {
+        drafts::retire_gmail_drafts(db, gmail, DEFAULT_TENANT, ticket_id, true).await?;
+    }
+    // batchModify refuses unknown ids: leave out mail deleted from Gmail.
+    let processed: Vec<String> = settled
+        .into_iter()
+        .map(|s| s.0)
+        .filter(|id| !deleted.contains(id))
+        .collect();
     if !processed.is_empty() {
         if let Err(e) = gmail.mark_read(&processed).await {
             report

@@ -114,6 +114,7 @@ pub async fn send(
             sender_id,
             sender_name: Some(&cfg.support_name),
             sender_email: Some(&mb.address),
+            reply_to: None,
             to_email: Some(r.to),
             subject: r.answered.subject.as_deref(),
             content: body,

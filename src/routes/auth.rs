@@ -71,12 +71,20 @@ async fn login(
         }
     }
     let denied = || AppError::Unauthorized("wrong e-mail or password".into());
-    let row = staff::by_email(&db, &email).await?.ok_or_else(denied)?;
-    let stored = PasswordHash::parse(&row.password_hash).ok_or_else(denied)?;
+    let row = staff::by_email(&db, &email).await?;
+    // Derive a hash even for an unknown account, so response time does not tell which e-mails exist.
+    let stored = row
+        .as_ref()
+        .and_then(|r| PasswordHash::parse(&r.password_hash))
+        .unwrap_or(PasswordHash {
+            iterations: PBKDF2_ITERATIONS,
+            salt: vec![0; 16],
+            hash: vec![0; 32],
+        });
     let derived = platform::pbkdf2_sha256(&body.password, &stored.salt, stored.iterations).await?;
-    if !stored.matches(&derived) || row.status != "active" {
-        return Err(denied());
-    }
+    let row = row
+        .filter(|r| r.status == "active" && stored.matches(&derived))
+        .ok_or_else(denied)?;
     let claims = StaffClaims {
         sub: row.staff_id.clone(),
         tenant: row.tenant_id.clone(),

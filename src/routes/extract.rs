@@ -48,10 +48,11 @@ impl FromRequestParts<AppState> for Staff {
             let (cfg, db) = context(&state)?;
             let claims = auth::verify(cfg.jwt_secret()?.as_bytes(), &token, platform::now())
                 .map_err(|e| AppError::Unauthorized(e.to_string()))?;
-            if !staff::is_active(&db, &claims.tenant, &claims.sub).await? {
-                return Err(AppError::Unauthorized("the account is not active".into()));
-            }
-            Ok(Staff(claims))
+            let role = staff::active_role(&db, &claims.tenant, &claims.sub)
+                .await?
+                .ok_or_else(|| AppError::Unauthorized("the account is not active".into()))?;
+            // The stored role wins over the token's: a demoted admin loses admin routes at once.
+            Ok(Staff(StaffClaims { role, ..claims }))
         })
         .await
     }

@@ -29,7 +29,7 @@ pub fn router(env: worker::Env) -> Router {
         .merge(admin::router())
         .fallback(|| async { AppError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async {
-            AppError::BadRequest("method not allowed on this route".into())
+            AppError::MethodNotAllowed("method not allowed on this route".into())
         })
         .with_state(AppState {
             env: SendWrapper::new(env),

@@ -15,6 +15,7 @@ use crate::domain::time;
 use crate::error::{AppError, AppResult};
 use crate::integrations::gmail::Gmail;
 use crate::integrations::http::Http;
+use crate::jobs::drafts as draft_job;
 use crate::jobs::mailbox;
 use crate::jobs::reply::{self, ReplyTo};
 use crate::platform;
@@ -260,7 +261,7 @@ async fn reply(
         to_name: ticket.customer_name.as_deref(),
         fallback_subject: &ticket.subject,
     };
-    let (sent, mut stmts) = reply::send(
+    let (sent, stmts) = reply::send(
         &db,
         &gmail,
         &cfg,
@@ -273,20 +274,9 @@ async fn reply(
     )
     .await?
     .map_err(|e| AppError::Upstream(format!("sending through Gmail failed: {e}")))?;
-    stmts.push(drafts::supersede_open(
-        &db,
-        &ticket.ticket_id,
-        &sent.sent_at,
-    )?);
-    let stale = drafts::open_gmail_drafts(&db, &me.tenant, &ticket.ticket_id).await?;
     db.batch(stmts).await?;
-    // The AI draft in Gmail is now stale: delete it so nobody sends it as a second reply. Best effort: the
-    // reply is already sent and recorded; a failure is logged.
-    for draft_id in stale {
-        if let Err(e) = gmail.delete_draft(&draft_id).await {
-            worker::console_warn!("deleting stale Gmail draft {draft_id}: {e}");
-        }
-    }
+    // The ticket's AI drafts are moot now: superseded, and deleted from Gmail so nobody sends a second reply.
+    draft_job::retire_gmail_drafts(&db, &gmail, &me.tenant, &ticket.ticket_id, true).await?;
     Ok((
         StatusCode::CREATED,
         Json(serde_json::json!({"message": {

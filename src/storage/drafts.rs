@@ -1,7 +1,7 @@
 //! AI drafts: one row per customer message that deserves a reply, from `pending` job to Gmail draft.
 //!
 //! States: `pending` (nothing generated yet) → `generated` (text stored; Gmail not yet told) → `created`
-//! (a Gmail draft exists) or `sent` (auto mode); `failed` after [`MAX_ATTEMPTS`]; `superseded` when an agent
+//! (a Gmail draft exists) or `sent` (auto mode); `failed` when retries give up ([`crate::domain::retry`]); `superseded` when an agent
 //! replied first. The UNIQUE `message_id` makes a second draft for one message impossible.
 
 use super::Db;
@@ -9,9 +9,6 @@ use crate::error::AppResult;
 use crate::params;
 use serde::{Deserialize, Serialize};
 use worker::D1PreparedStatement;
-
-/// Attempts before a draft job is given up (its error stays on the row and in poll reports).
-pub const MAX_ATTEMPTS: i64 = 5;
 
 /// Statement creating a draft job for a customer message (ignored if one exists).
 pub fn insert_job(
@@ -71,6 +68,20 @@ pub async fn due(db: &Db, tenant: &str, now_ms: i64, limit: usize) -> AppResult<
     .await
 }
 
+/// How long a run owns a draft job it claimed, in ms (longer than any LLM or Gmail call of one run).
+pub const CLAIM_MS: i64 = 10 * 60 * 1000;
+
+/// Claims a due job for this run; false when another run holds it or it is no longer open.
+pub async fn claim(db: &Db, id: &str, now_ms: i64) -> AppResult<bool> {
+    let n = db
+        .run(
+            "UPDATE drafts SET claimed_until = ? WHERE id = ? AND status IN ('pending', 'generated') AND claimed_until < ?",
+            params![now_ms + CLAIM_MS, id, now_ms],
+        )
+        .await?;
+    Ok(n == 1)
+}
+
 /// Stores generated text (before Gmail is called, so a Gmail failure does not cost a second LLM call).
 pub async fn set_generated(
     db: &Db,
@@ -87,33 +98,44 @@ pub async fn set_generated(
     Ok(())
 }
 
-/// Statement recording the Gmail draft (`created`) or sent message (`sent`).
-pub fn set_delivered(
+/// Statement recording the reply sent in auto mode (`sent`), whatever the job's state: the mail went out.
+pub fn set_sent(
     db: &Db,
     id: &str,
-    status: &str,
-    gmail_draft_id: Option<&str>,
-    gmail_message_id: Option<&str>,
+    gmail_message_id: &str,
     now: &str,
 ) -> AppResult<D1PreparedStatement> {
     db.stmt(
-        "UPDATE drafts SET status = ?, gmail_draft_id = ?, gmail_message_id = ?, last_error = NULL, updated_at = ? WHERE id = ?",
-        params![status, gmail_draft_id, gmail_message_id, now, id],
+        "UPDATE drafts SET status = 'sent', gmail_message_id = ?, last_error = NULL, claimed_until = 0, updated_at = ? WHERE id = ?",
+        params![gmail_message_id, now, id],
     )
 }
 
-/// Records a failed attempt; the job retries at `next_attempt_ms` or becomes `failed` at [`MAX_ATTEMPTS`].
+/// Records the Gmail draft (`created`) if the job is still open; false when it was superseded meanwhile.
+pub async fn mark_created(db: &Db, id: &str, gmail_draft_id: &str, now: &str) -> AppResult<bool> {
+    let n = db
+        .run(
+            "UPDATE drafts SET status = 'created', gmail_draft_id = ?, last_error = NULL, claimed_until = 0, updated_at = ?
+             WHERE id = ? AND status IN ('pending', 'generated')",
+            params![gmail_draft_id, now, id],
+        )
+        .await?;
+    Ok(n == 1)
+}
+
+/// Records a failed attempt: retried at `next_attempt_ms`, or `failed` for good when `give_up`; frees the claim.
 pub async fn record_failure(
     db: &Db,
     id: &str,
     error: &str,
     next_attempt_ms: i64,
+    give_up: bool,
     now: &str,
 ) -> AppResult<()> {
     db.run(
-        "UPDATE drafts SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?,
-         status = CASE WHEN attempts + 1 >= ? THEN 'failed' ELSE status END, updated_at = ? WHERE id = ?",
-        params![error, next_attempt_ms, MAX_ATTEMPTS, now, id],
+        "UPDATE drafts SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, claimed_until = 0,
+         status = CASE WHEN ? THEN 'failed' ELSE status END, updated_at = ? WHERE id = ?",
+        params![error, next_attempt_ms, give_up, now, id],
     )
     .await?;
     Ok(())
@@ -134,11 +156,18 @@ pub async fn open_gmail_drafts(db: &Db, tenant: &str, ticket_id: &str) -> AppRes
     Ok(rows.into_iter().map(|r| r.gmail_draft_id).collect())
 }
 
-/// Statement marking open drafts of a ticket `superseded` (an agent replied).
-pub fn supersede_open(db: &Db, ticket_id: &str, now: &str) -> AppResult<D1PreparedStatement> {
+/// Statement marking a ticket's drafts `superseded`: those in Gmail (`created`), and with `all_open` also those
+/// not yet delivered (`pending`, `generated`): an agent replied, or a newer draft replaces them.
+pub fn supersede(
+    db: &Db,
+    ticket_id: &str,
+    all_open: bool,
+    now: &str,
+) -> AppResult<D1PreparedStatement> {
     db.stmt(
-        "UPDATE drafts SET status = 'superseded', updated_at = ? WHERE ticket_id = ? AND status IN ('pending', 'generated', 'created')",
-        params![now, ticket_id],
+        "UPDATE drafts SET status = 'superseded', updated_at = ?
+         WHERE ticket_id = ? AND (status = 'created' OR (? AND status IN ('pending', 'generated')))",
+        params![now, ticket_id, all_open],
     )
 }
 

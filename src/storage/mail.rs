@@ -76,23 +76,51 @@ pub fn settle(
     )
 }
 
-/// Records a failed attempt: retried at `next_attempt_ms`, or `failed` for good when `give_up`.
+/// Claims queue items for this run before they are fetched: counts the attempt and pushes `next_attempt_at`
+/// out by [`crate::domain::retry::backoff_ms`] of the new attempt count, so a run that dies mid-way (memory,
+/// CPU) neither loses the items nor keeps retrying them first. One statement per 97 ids.
+pub fn claim(
+    db: &Db,
+    mailbox: &str,
+    ids: &[String],
+    now_ms: i64,
+) -> AppResult<Vec<D1PreparedStatement>> {
+    chunks(ids, 3)
+        .into_iter()
+        .map(|chunk| {
+            let sql = format!(
+                "UPDATE mail_queue SET attempts = attempts + 1,
+                   next_attempt_at = ? + min(60000 << min(attempts, 10), ?)
+                 WHERE mailbox_id = ? AND gmail_message_id IN ({})",
+                placeholders(chunk.len())
+            );
+            let mut p = params![now_ms, crate::domain::retry::MAX_BACKOFF_MS, mailbox];
+            p.extend(chunk.into_iter().map(Val::from));
+            db.stmt(&sql, p)
+        })
+        .collect()
+}
+
+/// Records why claimed items failed (their attempt was counted by [`claim`]); they are retried when their
+/// `next_attempt_at` comes, or marked `failed` for good when `give_up`. One statement per 96 ids.
 pub async fn record_failure(
     db: &Db,
     mailbox: &str,
-    gmail_id: &str,
+    ids: &[String],
     error: &str,
-    next_attempt_ms: i64,
     give_up: bool,
     now: &str,
 ) -> AppResult<()> {
-    db.run(
-        "UPDATE mail_queue SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?,
-         status = CASE WHEN ? THEN 'failed' ELSE status END, updated_at = ?
-         WHERE mailbox_id = ? AND gmail_message_id = ?",
-        params![error, next_attempt_ms, give_up, now, mailbox, gmail_id],
-    )
-    .await?;
+    for chunk in chunks(ids, 4) {
+        let sql = format!(
+            "UPDATE mail_queue SET last_error = ?, status = CASE WHEN ? THEN 'failed' ELSE status END, updated_at = ?
+             WHERE mailbox_id = ? AND gmail_message_id IN ({})",
+            placeholders(chunk.len())
+        );
+        let mut p = params![error, give_up, now, mailbox];
+        p.extend(chunk.into_iter().map(Val::from));
+        db.run(&sql, p).await?;
+    }
     Ok(())
 }
 
@@ -167,6 +195,8 @@ pub struct NewEmailMessage<'a> {
     pub sender_name: Option<&'a str>,
     /// Sender address, lower-cased (also stored as `emails.from_email`).
     pub sender_email: Option<&'a str>,
+    /// `Reply-To` address, where replies go when set.
+    pub reply_to: Option<&'a str>,
     /// First `To` address, lower-cased.
     pub to_email: Option<&'a str>,
     /// E-mail subject.
@@ -212,12 +242,12 @@ pub fn insert_email_message(
         )?,
         db.stmt(
             "INSERT INTO emails (message_id, tenant_id, ticket_id, mailbox_id, gmail_message_id, gmail_thread_id, rfc_message_id,
-               in_reply_to, references_ids, from_email, from_name, to_email, subject, body_html, has_attachments, attachments,
+               in_reply_to, references_ids, from_email, from_name, reply_to, to_email, subject, body_html, has_attachments, attachments,
                auto_reason, truncated, labels, received_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             params![
                 m.id, m.tenant, m.ticket_id, m.mailbox_id, m.gmail_message_id, m.gmail_thread_id, m.rfc_message_id,
-                m.in_reply_to, &m.references, m.sender_email, m.sender_name, m.to_email, m.subject, m.body_html,
+                m.in_reply_to, &m.references, m.sender_email, m.sender_name, m.reply_to, m.to_email, m.subject, m.body_html,
                 m.has_attachments, &m.attachments, m.auto_reason, m.truncated, &m.labels, m.created_at
             ],
         )?,
@@ -241,13 +271,15 @@ pub struct AnsweredEmail {
     pub from_email: Option<String>,
     /// Sender display name.
     pub from_name: Option<String>,
+    /// `Reply-To` address, when the mail had one.
+    pub reply_to: Option<String>,
     /// E-mail subject.
     pub subject: Option<String>,
 }
 
 const ANSWERED_COLUMNS: &str =
     "e.message_id, e.mailbox_id, e.gmail_thread_id, e.rfc_message_id, e.references_ids, \
-    e.from_email, e.from_name, e.subject";
+    e.from_email, e.from_name, e.reply_to, e.subject";
 
 /// The newest customer e-mail of the ticket, if it has any.
 pub async fn latest_customer_email(

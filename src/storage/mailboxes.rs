@@ -6,7 +6,7 @@ use crate::params;
 use serde::Deserialize;
 
 /// How long a poll holds its mailbox, in ms. A crashed poll frees it after this.
-pub const LEASE_MS: i64 = 5 * 60 * 1000;
+pub const LEASE_MS: i64 = 10 * 60 * 1000;
 
 /// A row of `mailboxes`: a Gmail mailbox with its sync position and cached token.
 #[derive(Debug, Clone, Deserialize)]
@@ -25,7 +25,8 @@ pub struct MailboxRow {
     pub access_token_expires_at: Option<i64>,
 }
 
-/// The mailbox row for `address` in `tenant`, created on first use.
+/// The mailbox row for `address` in `tenant`, created on first use. An address that already belongs to another
+/// tenant is an [`crate::error::AppError::Conflict`].
 pub async fn ensure(
     db: &Db,
     tenant: &str,
@@ -39,29 +40,37 @@ pub async fn ensure(
     )
     .await?;
     db.first(
-        "SELECT id, tenant_id, address, history_id, access_token, access_token_expires_at FROM mailboxes WHERE address = ?",
-        params![address],
+        "SELECT id, tenant_id, address, history_id, access_token, access_token_expires_at FROM mailboxes WHERE address = ? AND tenant_id = ?",
+        params![address, tenant],
     )
     .await?
-    .ok_or_else(|| crate::error::AppError::Internal(format!("mailbox {address} vanished")))
+    .ok_or_else(|| crate::error::AppError::Conflict(format!("mailbox {address} belongs to another tenant")))
 }
 
-/// Takes the poll lease when it is free or expired. Returns false when another poll holds it.
-pub async fn try_lease(db: &Db, id: &str, now_ms: i64) -> AppResult<bool> {
+/// Takes the poll lease for `owner` (a random id of this run) when it is free or expired ([`LEASE_MS`]).
+/// Returns false when another poll holds it.
+pub async fn try_lease(db: &Db, id: &str, owner: &str, now_ms: i64) -> AppResult<bool> {
     let n = db
         .run(
-            "UPDATE mailboxes SET lease_until = ? WHERE id = ? AND (lease_until IS NULL OR lease_until < ?)",
-            params![now_ms + LEASE_MS, id, now_ms],
+            "UPDATE mailboxes SET lease_until = ?, lease_owner = ? WHERE id = ? AND (lease_until IS NULL OR lease_until < ?)",
+            params![now_ms + LEASE_MS, owner, id, now_ms],
         )
         .await?;
     Ok(n == 1)
 }
 
-/// Ends a poll: frees the lease and records when and how it ended.
-pub async fn finish_poll(db: &Db, id: &str, now: &str, error: Option<&str>) -> AppResult<()> {
+/// Ends a poll: frees the lease if `owner` still holds it, and records when and how the poll ended.
+pub async fn finish_poll(
+    db: &Db,
+    id: &str,
+    owner: &str,
+    now: &str,
+    error: Option<&str>,
+) -> AppResult<()> {
     db.run(
-        "UPDATE mailboxes SET lease_until = NULL, last_poll_at = ?, last_error = ?, updated_at = ? WHERE id = ?",
-        params![now, error, now, id],
+        "UPDATE mailboxes SET lease_until = NULL, lease_owner = NULL, last_poll_at = ?, last_error = ?, updated_at = ?
+         WHERE id = ? AND lease_owner = ?",
+        params![now, error, now, id, owner],
     )
     .await?;
     Ok(())

@@ -34,19 +34,25 @@ pub async fn by_email(db: &Db, email: &str) -> AppResult<Option<StaffRow>> {
     .await
 }
 
-/// Whether the staff member exists, is active and belongs to the tenant (checked on every request).
-pub async fn is_active(db: &Db, tenant: &str, staff_id: &str) -> AppResult<bool> {
+/// The current role of an active staff member of the tenant; `None` when the account does not exist there or
+/// is inactive. Checked on every request, so a role change or deactivation applies at once.
+pub async fn active_role(db: &Db, tenant: &str, staff_id: &str) -> AppResult<Option<Role>> {
     #[derive(Deserialize)]
-    struct N {
-        n: i64,
+    struct R {
+        role: Role,
     }
-    let r: Option<N> = db
+    let r: Option<R> = db
         .first(
-            "SELECT COUNT(*) AS n FROM staff WHERE staff_id = ? AND tenant_id = ? AND status = 'active'",
+            "SELECT role FROM staff WHERE staff_id = ? AND tenant_id = ? AND status = 'active'",
             params![staff_id, tenant],
         )
         .await?;
-    Ok(r.is_some_and(|r| r.n > 0))
+    Ok(r.map(|r| r.role))
+}
+
+/// Whether the staff member exists, is active and belongs to the tenant.
+pub async fn is_active(db: &Db, tenant: &str, staff_id: &str) -> AppResult<bool> {
+    Ok(active_role(db, tenant, staff_id).await?.is_some())
 }
 
 /// Creates the tenant's owner only when the tenant has no staff yet (a single statement, so two concurrent

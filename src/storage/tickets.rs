@@ -166,18 +166,14 @@ pub async fn list(db: &Db, tenant: &str, f: &Filter) -> AppResult<Vec<Ticket>> {
         }
     }
     if let Some(q) = &f.q {
-        let like = format!(
-            "%{}%",
-            q.replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        );
+        // instr() rather than LIKE: no wildcard escaping, and no limit on the pattern length (D1 refuses LIKE
+        // patterns over 50 bytes). lower() folds ASCII only.
         sql.push_str(
-            " AND (subject LIKE ? ESCAPE '\\' OR customer_email LIKE ? ESCAPE '\\' \
-             OR customer_name LIKE ? ESCAPE '\\' OR ticket_number LIKE ? ESCAPE '\\')",
+            " AND (instr(lower(subject), lower(?)) > 0 OR instr(lower(coalesce(customer_email, '')), lower(?)) > 0 \
+             OR instr(lower(coalesce(customer_name, '')), lower(?)) > 0 OR instr(ticket_number, upper(?)) > 0)",
         );
         for _ in 0..4 {
-            p.push(like.clone().into());
+            p.push(q.into());
         }
     }
     if let Some((created, id)) = &f.after {
@@ -214,8 +210,9 @@ pub struct Message {
     pub in_reply_to: Option<String>,
     /// E-mail subject.
     pub subject: Option<String>,
-    /// JSON array of `{filename, content_type, size}`.
-    pub attachments: Option<String>,
+    /// Attachments as `[{filename, content_type, size (bytes)}]` (stored as JSON text; `[]` when none).
+    #[serde(deserialize_with = "json_array")]
+    pub attachments: serde_json::Value,
     /// Set for auto-replies and bulk mail: why.
     pub auto_reason: Option<String>,
 }
@@ -284,4 +281,13 @@ pub async fn patch(
         sets.join(", ")
     );
     Ok(db.run(&sql, vals).await? == 1)
+}
+
+/// Reads a JSON-array column (TEXT, possibly NULL or malformed) as a JSON array value.
+fn json_array<'de, D: serde::Deserializer<'de>>(d: D) -> Result<serde_json::Value, D::Error> {
+    let text: Option<String> = Option::deserialize(d)?;
+    Ok(text
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .filter(serde_json::Value::is_array)
+        .unwrap_or_else(|| serde_json::Value::Array(Vec::new())))
 }
