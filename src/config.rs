@@ -56,7 +56,7 @@ pub struct Config {
     pub support_name: String,
     /// `POLL_MAX_MESSAGES`: most Gmail messages ingested per poll (1–500), default 50; the rest wait.
     pub poll_max_messages: usize,
-    /// `POLL_MAX_DRAFTS`: most AI drafts generated per poll (0–50), default 8; each costs 2 subrequests (3 in auto mode) and about 5 D1 queries.
+    /// `POLL_MAX_DRAFTS`: most AI drafts generated per poll (0–50), default 8; each costs 2 subrequests (3 in auto mode) and about 2 D1 queries.
     pub poll_max_drafts: usize,
 }
 

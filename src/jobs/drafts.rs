@@ -19,7 +19,7 @@ use crate::integrations::gmail::Gmail;
 use crate::integrations::http::Http;
 use crate::integrations::llm;
 use crate::platform;
-use crate::storage::{drafts as draft_store, mail, mailboxes::MailboxRow, tickets, Db};
+use crate::storage::{drafts as draft_store, mailboxes::MailboxRow, tickets, Db};
 
 /// Generates and delivers due drafts of the mailbox's tenant.
 pub async fn run(
@@ -34,23 +34,30 @@ pub async fn run(
         return Ok(());
     }
     let jobs =
-        draft_store::due(db, DEFAULT_TENANT, platform::now_ms(), cfg.poll_max_drafts).await?;
+        draft_store::claim_due(db, DEFAULT_TENANT, platform::now_ms(), cfg.poll_max_drafts).await?;
     for job in jobs {
-        if !draft_store::claim(db, &job.id, platform::now_ms()).await? {
-            continue; // another run is on it
-        }
         match deliver(db, http, gmail, cfg, mb, &job).await? {
             Ok(()) => report.drafts_created += 1,
-            Err((problem, retryable)) => {
+            Err(failure) => {
                 let attempts = job.attempts + 1;
-                let give_up = retry::give_up(attempts, retryable);
+                let give_up = retry::give_up(attempts, failure.retryable);
                 let retry_at = platform::now_ms() + retry::backoff_ms(attempts);
                 let now = time::rfc3339(platform::now());
-                draft_store::record_failure(db, &job.id, &problem, retry_at, give_up, &now).await?;
+                let generated = failure.generated.as_ref().map(|(c, s)| (c.as_str(), *s));
+                draft_store::record_failure(
+                    db,
+                    &job.id,
+                    &failure.problem,
+                    retry_at,
+                    give_up,
+                    generated,
+                    &now,
+                )
+                .await?;
                 let next = if give_up { "gave up" } else { "retried later" };
                 report.errors.push(format!(
-                    "draft for ticket {}: {problem} ({next})",
-                    job.ticket_number
+                    "draft for ticket {}: {} ({next})",
+                    job.ticket_number, failure.problem
                 ));
             }
         }
@@ -71,16 +78,38 @@ pub async fn retire_gmail_drafts(
     let now = time::rfc3339(platform::now());
     db.batch(vec![draft_store::supersede(db, ticket_id, all_open, &now)?])
         .await?;
-    for draft_id in stale {
-        if let Err(e) = gmail.delete_draft(&draft_id).await {
-            worker::console_warn!("deleting stale Gmail draft {draft_id}: {e}");
-        }
-    }
+    delete_gmail_drafts(gmail, &stale).await;
     Ok(())
 }
 
-/// Outer error: storage failed (stop the run). Inner error: why this job failed and whether that is
-/// transient (recorded, retried).
+async fn delete_gmail_drafts(gmail: &Gmail<'_>, ids: &[String]) {
+    for draft_id in ids {
+        if let Err(e) = gmail.delete_draft(draft_id).await {
+            worker::console_warn!("deleting stale Gmail draft {draft_id}: {e}");
+        }
+    }
+}
+
+/// Why a job failed this time.
+struct Failure {
+    problem: String,
+    /// Transient (network, 429, 5xx): retried for longer ([`retry::give_up`]).
+    retryable: bool,
+    /// Text generated before the failure, kept for the retry: `(content, source)`.
+    generated: Option<(String, &'static str)>,
+}
+
+impl Failure {
+    fn new(problem: impl ToString, retryable: bool) -> Self {
+        Failure {
+            problem: problem.to_string(),
+            retryable,
+            generated: None,
+        }
+    }
+}
+
+/// Outer error: storage failed (stop the run). Inner error: this job failed (recorded, retried).
 async fn deliver(
     db: &Db,
     http: &Http,
@@ -88,13 +117,11 @@ async fn deliver(
     cfg: &Config,
     mb: &MailboxRow,
     job: &draft_store::Job,
-) -> AppResult<Result<(), (String, bool)>> {
-    let Some(answered) = mail::email_of_message(db, &job.message_id).await? else {
-        return Ok(Err(("the answered message has no e-mail".into(), false)));
-    };
+) -> AppResult<Result<(), Failure>> {
+    let answered = &job.answered;
     let Some(to) = answered.reply_to.clone().or(answered.from_email.clone()) else {
-        return Ok(Err((
-            "the answered message has no sender address".into(),
+        return Ok(Err(Failure::new(
+            "the answered message has no sender address",
             false,
         )));
     };
@@ -106,8 +133,15 @@ async fn deliver(
         customer_name: job.customer_name.as_deref(),
         signature: &cfg.support_name,
     };
-    let content = match (&job.content, &cfg.llm_api_key) {
-        (Some(c), _) if job.status == "generated" => c.clone(),
+    let (content, source): (String, &'static str) = match (&job.content, &cfg.llm_api_key) {
+        (Some(c), _) if job.status == "generated" => (
+            c.clone(),
+            if job.source.as_deref() == Some("template") {
+                "template"
+            } else {
+                "llm"
+            },
+        ),
         (_, Some(key)) => {
             let thread: Vec<ThreadEntry> = tickets::messages(db, &job.tenant_id, &job.ticket_id)
                 .await?
@@ -126,43 +160,28 @@ async fn deliver(
             )
             .await
             {
-                Ok(text) => {
-                    draft_store::set_generated(
-                        db,
-                        &job.id,
-                        &text,
-                        "llm",
-                        &time::rfc3339(platform::now()),
-                    )
-                    .await?;
-                    text
-                }
-                Err(e) => return Ok(Err((e.to_string(), e.retryable()))),
+                Ok(text) => (text, "llm"),
+                Err(e) => return Ok(Err(Failure::new(e.to_string(), e.retryable()))),
             }
         }
-        (_, None) => {
-            let text = template_reply(&ctx);
-            draft_store::set_generated(
-                db,
-                &job.id,
-                &text,
-                "template",
-                &time::rfc3339(platform::now()),
-            )
-            .await?;
-            text
-        }
+        (_, None) => (template_reply(&ctx), "template"),
+    };
+    // From here on a failure keeps the text, so the retry does not ask the LLM again.
+    let failed = |e: crate::integrations::gmail::GmailError| Failure {
+        problem: e.to_string(),
+        retryable: e.retryable(),
+        generated: Some((content.clone(), source)),
     };
 
     let to_customer = ReplyTo {
-        answered: &answered,
+        answered,
         to: &to,
         to_name: answered.from_name.as_deref(),
         fallback_subject: &job.ticket_subject,
     };
     let now = time::rfc3339(platform::now());
     if cfg.ai_mode == AiMode::Auto {
-        let (sent, mut stmts) = match reply::send(
+        let sent = reply::send(
             db,
             gmail,
             cfg,
@@ -173,14 +192,16 @@ async fn deliver(
             &content,
             None,
         )
-        .await?
-        {
+        .await?;
+        let (sent, mut stmts) = match sent {
             Ok(s) => s,
-            Err(e) => return Ok(Err((e.to_string(), e.retryable()))),
+            Err(e) => return Ok(Err(failed(e))),
         };
         stmts.push(draft_store::set_sent(
             db,
             &job.id,
+            &content,
+            source,
             &sent.gmail_message_id,
             &now,
         )?);
@@ -193,20 +214,23 @@ async fn deliver(
             &format!("draft-{}", job.id),
             &content,
         );
-        // One AI draft per ticket in Gmail: the newer one replaces the older.
-        retire_gmail_drafts(db, gmail, &job.tenant_id, &job.ticket_id, false).await?;
         let draft_id = match gmail
             .create_draft(&raw, answered.gmail_thread_id.as_deref())
             .await
         {
             Ok(id) => id,
-            Err(e) => return Ok(Err((e.to_string(), e.retryable()))),
+            Err(e) => return Ok(Err(failed(e))),
         };
-        if !draft_store::mark_created(db, &job.id, &draft_id, &now).await? {
-            // An agent replied while this run was drafting: the draft is moot.
-            if let Err(e) = gmail.delete_draft(&draft_id).await {
-                worker::console_warn!("deleting moot Gmail draft {draft_id}: {e}");
+        if draft_store::mark_created(db, &job.id, &content, source, &draft_id, &now).await? {
+            // One AI draft per ticket in Gmail: this one replaces the older.
+            if let Some(older) = &job.older_gmail_draft_id {
+                db.batch(vec![draft_store::supersede_draft(db, older, &now)?])
+                    .await?;
+                delete_gmail_drafts(gmail, std::slice::from_ref(older)).await;
             }
+        } else {
+            // An agent replied while this run was drafting: the draft is moot.
+            delete_gmail_drafts(gmail, &[draft_id]).await;
         }
     }
     Ok(Ok(()))

@@ -4,7 +4,8 @@
 //! (a Gmail draft exists) or `sent` (auto mode); `failed` when retries give up ([`crate::domain::retry`]); `superseded` when an agent
 //! replied first. The UNIQUE `message_id` makes a second draft for one message impossible.
 
-use super::Db;
+use super::mail::{AnsweredEmail, ANSWERED_COLUMNS};
+use super::{placeholders, Db, Val};
 use crate::error::AppResult;
 use crate::params;
 use serde::{Deserialize, Serialize};
@@ -26,7 +27,8 @@ pub fn insert_job(
     )
 }
 
-/// A draft job with what generating it needs.
+/// A claimed draft job with what generating and delivering it needs: the ticket, the answered customer e-mail,
+/// and the ticket's Gmail draft that this one will replace.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Job {
     /// Draft id (UUID).
@@ -35,8 +37,6 @@ pub struct Job {
     pub tenant_id: String,
     /// The ticket answered.
     pub ticket_id: String,
-    /// `ticket_messages.id` of the customer message answered.
-    pub message_id: String,
     /// `pending` or `generated`.
     pub status: String,
     /// The reply text, once `generated`.
@@ -53,89 +53,105 @@ pub struct Job {
     pub category: String,
     /// The ticket's customer display name.
     pub customer_name: Option<String>,
+    /// Gmail id of the ticket's current AI draft (status `created`), which this job's draft replaces.
+    pub older_gmail_draft_id: Option<String>,
+    /// The answered e-mail's columns (`message_id` of `emails` is the job's `message_id`).
+    #[serde(flatten)]
+    pub answered: AnsweredEmail,
 }
 
-/// Jobs of the mailbox's tenant that are due (`pending` or `generated`), oldest first.
-pub async fn due(db: &Db, tenant: &str, now_ms: i64, limit: usize) -> AppResult<Vec<Job>> {
-    db.all(
-        "SELECT d.id, d.tenant_id, d.ticket_id, d.message_id, d.status, d.content, d.source, d.attempts,
-                t.ticket_number, t.subject AS ticket_subject, t.category, t.customer_name
-         FROM drafts d JOIN tickets t ON t.ticket_id = d.ticket_id
-         WHERE d.tenant_id = ? AND d.status IN ('pending', 'generated') AND d.next_attempt_at <= ?
-         ORDER BY d.created_at, d.rowid LIMIT ?",
-        params![tenant, now_ms, limit as i64],
-    )
-    .await
+/// Claims up to `limit` due jobs of the tenant (`pending` or `generated`, retry time come, not claimed by a
+/// running poll) for [`CLAIM_MS`], oldest first, and loads them: two D1 calls in all. Jobs whose message has
+/// no e-mail are not returned (they cannot be answered by e-mail).
+pub async fn claim_due(db: &Db, tenant: &str, now_ms: i64, limit: usize) -> AppResult<Vec<Job>> {
+    #[derive(Deserialize)]
+    struct Id {
+        id: String,
+    }
+    let claimed: Vec<Id> = db
+        .all(
+            "UPDATE drafts SET claimed_until = ? WHERE id IN (
+               SELECT id FROM drafts WHERE tenant_id = ? AND status IN ('pending', 'generated')
+                 AND next_attempt_at <= ? AND claimed_until < ? ORDER BY created_at, rowid LIMIT ?)
+             RETURNING id",
+            params![now_ms + CLAIM_MS, tenant, now_ms, now_ms, limit as i64],
+        )
+        .await?;
+    if claimed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT d.id, d.tenant_id, d.ticket_id, d.status, d.content, d.source, d.attempts,
+                t.ticket_number, t.subject AS ticket_subject, t.category, t.customer_name,
+                (SELECT o.gmail_draft_id FROM drafts o WHERE o.ticket_id = d.ticket_id AND o.status = 'created'
+                  AND o.gmail_draft_id IS NOT NULL ORDER BY o.created_at DESC LIMIT 1) AS older_gmail_draft_id,
+                {ANSWERED_COLUMNS}
+         FROM drafts d JOIN tickets t ON t.ticket_id = d.ticket_id JOIN emails e ON e.message_id = d.message_id
+         WHERE d.id IN ({}) ORDER BY d.created_at, d.rowid",
+        placeholders(claimed.len())
+    );
+    db.all(&sql, claimed.into_iter().map(|c| Val::from(c.id)).collect())
+        .await
 }
 
 /// How long a run owns a draft job it claimed, in ms (longer than any LLM or Gmail call of one run).
 pub const CLAIM_MS: i64 = 10 * 60 * 1000;
 
-/// Claims a due job for this run; false when another run holds it or it is no longer open.
-pub async fn claim(db: &Db, id: &str, now_ms: i64) -> AppResult<bool> {
-    let n = db
-        .run(
-            "UPDATE drafts SET claimed_until = ? WHERE id = ? AND status IN ('pending', 'generated') AND claimed_until < ?",
-            params![now_ms + CLAIM_MS, id, now_ms],
-        )
-        .await?;
-    Ok(n == 1)
-}
-
-/// Stores generated text (before Gmail is called, so a Gmail failure does not cost a second LLM call).
-pub async fn set_generated(
-    db: &Db,
-    id: &str,
-    content: &str,
-    source: &str,
-    now: &str,
-) -> AppResult<()> {
-    db.run(
-        "UPDATE drafts SET status = 'generated', content = ?, source = ?, updated_at = ? WHERE id = ? AND status = 'pending'",
-        params![content, source, now, id],
-    )
-    .await?;
-    Ok(())
-}
-
 /// Statement recording the reply sent in auto mode (`sent`), whatever the job's state: the mail went out.
 pub fn set_sent(
     db: &Db,
     id: &str,
+    content: &str,
+    source: &str,
     gmail_message_id: &str,
     now: &str,
 ) -> AppResult<D1PreparedStatement> {
     db.stmt(
-        "UPDATE drafts SET status = 'sent', gmail_message_id = ?, last_error = NULL, claimed_until = 0, updated_at = ? WHERE id = ?",
-        params![gmail_message_id, now, id],
+        "UPDATE drafts SET status = 'sent', content = ?, source = ?, gmail_message_id = ?, last_error = NULL,
+         claimed_until = 0, updated_at = ? WHERE id = ?",
+        params![content, source, gmail_message_id, now, id],
     )
 }
 
-/// Records the Gmail draft (`created`) if the job is still open; false when it was superseded meanwhile.
-pub async fn mark_created(db: &Db, id: &str, gmail_draft_id: &str, now: &str) -> AppResult<bool> {
+/// Records the Gmail draft (`created`) with its text if the job is still open; false when it was superseded
+/// meanwhile.
+pub async fn mark_created(
+    db: &Db,
+    id: &str,
+    content: &str,
+    source: &str,
+    gmail_draft_id: &str,
+    now: &str,
+) -> AppResult<bool> {
     let n = db
         .run(
-            "UPDATE drafts SET status = 'created', gmail_draft_id = ?, last_error = NULL, claimed_until = 0, updated_at = ?
-             WHERE id = ? AND status IN ('pending', 'generated')",
-            params![gmail_draft_id, now, id],
+            "UPDATE drafts SET status = 'created', content = ?, source = ?, gmail_draft_id = ?, last_error = NULL,
+             claimed_until = 0, updated_at = ? WHERE id = ? AND status IN ('pending', 'generated')",
+            params![content, source, gmail_draft_id, now, id],
         )
         .await?;
     Ok(n == 1)
 }
 
 /// Records a failed attempt: retried at `next_attempt_ms`, or `failed` for good when `give_up`; frees the claim.
+/// `generated` keeps text produced before the failure (`(content, source)`), so the retry does not ask the LLM
+/// again.
 pub async fn record_failure(
     db: &Db,
     id: &str,
     error: &str,
     next_attempt_ms: i64,
     give_up: bool,
+    generated: Option<(&str, &str)>,
     now: &str,
 ) -> AppResult<()> {
+    let (content, source) = generated.unzip();
     db.run(
         "UPDATE drafts SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, claimed_until = 0,
-         status = CASE WHEN ? THEN 'failed' ELSE status END, updated_at = ? WHERE id = ?",
-        params![error, next_attempt_ms, give_up, now, id],
+         content = coalesce(?, content), source = coalesce(?, source),
+         status = CASE WHEN ? THEN 'failed' WHEN ? IS NOT NULL AND status = 'pending' THEN 'generated' ELSE status END,
+         updated_at = ? WHERE id = ?",
+        params![error, next_attempt_ms, content, source, give_up, content, now, id],
     )
     .await?;
     Ok(())
@@ -168,6 +184,14 @@ pub fn supersede(
         "UPDATE drafts SET status = 'superseded', updated_at = ?
          WHERE ticket_id = ? AND (status = 'created' OR (? AND status IN ('pending', 'generated')))",
         params![now, ticket_id, all_open],
+    )
+}
+
+/// Statement marking the draft with this Gmail draft id `superseded` (a newer draft replaced it).
+pub fn supersede_draft(db: &Db, gmail_draft_id: &str, now: &str) -> AppResult<D1PreparedStatement> {
+    db.stmt(
+        "UPDATE drafts SET status = 'superseded', updated_at = ? WHERE gmail_draft_id = ? AND status = 'created'",
+        params![now, gmail_draft_id],
     )
 }
 

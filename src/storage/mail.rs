@@ -277,7 +277,8 @@ pub struct AnsweredEmail {
     pub subject: Option<String>,
 }
 
-const ANSWERED_COLUMNS: &str =
+/// Columns of [`AnsweredEmail`] from `emails e`.
+pub const ANSWERED_COLUMNS: &str =
     "e.message_id, e.mailbox_id, e.gmail_thread_id, e.rfc_message_id, e.references_ids, \
     e.from_email, e.from_name, e.reply_to, e.subject";
 
@@ -294,15 +295,6 @@ pub async fn latest_customer_email(
              ORDER BY e.received_at DESC, m.rowid DESC LIMIT 1"
         ),
         params![tenant, ticket_id],
-    )
-    .await
-}
-
-/// The e-mail of one message.
-pub async fn email_of_message(db: &Db, message_id: &str) -> AppResult<Option<AnsweredEmail>> {
-    db.first(
-        &format!("SELECT {ANSWERED_COLUMNS} FROM emails e WHERE e.message_id = ?"),
-        params![message_id],
     )
     .await
 }
