@@ -2,7 +2,7 @@
 // fakes of Google OAuth, Gmail and the LLM. Every e-mail of ../shared/corpus/eml goes through it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
+import { createHmac, pbkdf2Sync } from 'node:crypto';
 import { startEdgedesk, emlFiles, CORPUS, FIXTURES, MAILBOX, JWT_SECRET } from './support/worker.mjs';
 import { email, header } from './support/mail.mjs';
 
@@ -510,5 +510,58 @@ test('auto mode: a re-poll never sends twice; GMAIL_QUERY filters inbox mail but
     r = await h.poll(token);
     assert.equal(r.tickets_created, 1, 'the matching new mail only');
     assert.equal(r.skipped, 1, 'our sent reply was seen (a known duplicate), not filtered away');
+  });
+});
+
+test('one message D1 refuses does not hold back the others of its run', async () => {
+  await withWorker({ vars: { POLL_MAX_DRAFTS: '0' } }, async (h, token) => {
+    // Fault injection inside local D1: any e-mail with this subject is refused, as D1 would refuse a bad value.
+    await h.db.prepare(`CREATE TRIGGER poison BEFORE INSERT ON emails WHEN NEW.subject = 'POISON'
+      BEGIN SELECT RAISE(ABORT, 'value refused'); END`).run();
+    h.fakes.addMessage({ raw: email({ subject: 'Good one' }) });
+    const bad = h.fakes.addMessage({ raw: email({ subject: 'POISON' }) });
+    h.fakes.addMessage({ raw: email({ subject: 'Good two' }) });
+    const r = await h.poll(token);
+    assert.equal(r.tickets_created, 2);
+    assert.match(r.errors.join('\n'), /storing message .* failed: .*value refused/);
+    const rows = Object.fromEntries((await queue(h)).map((q) => [q.gmail_message_id, q]));
+    assert.equal(rows[bad.id].status, 'pending');
+    assert.match(rows[bad.id].last_error, /value refused/);
+    assert.ok(h.fakes.messages.get(bad.id).labelIds.includes('UNREAD'), 'the refused message is not marked read');
+    const numbers = (await ticketsOf(h)).map((t) => t.ticket_number);
+    assert.deepEqual(numbers, ['TKT-000001', 'TKT-000003'], 'the refused message’s number is never reused');
+    await h.db.prepare('DROP TRIGGER poison').run();
+    await h.db.prepare('UPDATE mail_queue SET next_attempt_at = 0').run();
+    assert.equal((await h.poll(token)).tickets_created, 1);
+    assert.equal((await ticketsOf(h)).length, 3);
+  });
+});
+
+test('tenants are isolated: staff see and touch only their own tickets', async () => {
+  await withWorker({ eml: emlFiles(FIXTURES), vars: { POLL_MAX_DRAFTS: '0' } }, async (h, token) => {
+    await h.poll(token);
+    const salt = Buffer.alloc(16, 7);
+    const hash = pbkdf2Sync('other-password-1', salt, 100000, 32, 'sha256');
+    const now = new Date().toISOString();
+    await h.db.batch([
+      h.db.prepare("INSERT INTO tenants (id, name, created_at) VALUES ('acme', 'Acme', ?)").bind(now),
+      h.db.prepare("INSERT INTO staff VALUES ('acme-1', 'acme', 'agent@acme.test', 'Acme Agent', 'admin', 'active', ?, ?, ?)")
+        .bind(`pbkdf2-sha256$100000$${salt.toString('base64')}$${hash.toString('base64')}`, now, now),
+      h.db.prepare(`INSERT INTO tickets (ticket_id, tenant_id, ticket_number, subject, created_at, updated_at)
+        VALUES ('acme-t1', 'acme', 'TKT-000001', 'Acme only', ?, ?)`).bind(now, now),
+    ]);
+    const acme = await h.login('agent@acme.test', 'other-password-1');
+    const mine = await h.api('GET', '/api/v1/tickets', { token: acme });
+    assert.deepEqual(mine.json.tickets.map((t) => t.subject), ['Acme only']);
+    const own = await h.api('GET', '/api/v1/tickets/TKT-000001', { token: acme });
+    assert.equal(own.json.ticket.ticket_id, 'acme-t1', 'ticket numbers are per tenant');
+    const defaults = await h.api('GET', '/api/v1/tickets', { token });
+    assert.ok(!defaults.json.tickets.some((t) => t.ticket_id === 'acme-t1'));
+    assert.equal((await h.api('GET', '/api/v1/tickets/acme-t1', { token })).status, 404);
+    assert.equal((await h.api('PATCH', '/api/v1/tickets/acme-t1', { token, body: { status: 'closed' } })).status, 404);
+    const other = (await h.api('GET', '/api/v1/tickets?limit=1', { token })).json.tickets[0];
+    assert.equal((await h.api('GET', `/api/v1/tickets/${other.ticket_id}`, { token: acme })).status, 404);
+    assert.equal((await h.api('POST', '/api/v1/admin/email-poll', { token: acme })).json.fetched, 0,
+      'another tenant’s admin does not poll the default mailbox… into their tenant');
   });
 });

@@ -10,6 +10,11 @@ use mail_parser::{HeaderValue, MessageParser, MimeHeaders};
 /// this size plus metadata stay well inside it.
 pub const MAX_BODY_BYTES: usize = 512 * 1024;
 
+/// Longest subject kept, in characters (RFC 5322 allows 998 per line; longer ones are cut with `…`).
+pub const MAX_SUBJECT_CHARS: usize = 998;
+/// Longest sender display name kept, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+
 /// Why a message must not get an AI draft or an automatic answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AutoKind {
@@ -117,7 +122,7 @@ pub fn parse(raw: &[u8]) -> Result<ParsedEmail, MailError> {
         .filter(|s| s.contains('@'));
     let from_name = from
         .and_then(|a| a.name())
-        .map(|s| s.trim().to_string())
+        .map(|s| cap_chars(s.trim(), MAX_NAME_CHARS))
         .filter(|s| !s.is_empty());
     let reply_to = msg
         .reply_to()
@@ -174,7 +179,12 @@ pub fn parse(raw: &[u8]) -> Result<ParsedEmail, MailError> {
 
     let subject = msg
         .subject()
-        .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
+        .map(|s| {
+            cap_chars(
+                &s.split_whitespace().collect::<Vec<_>>().join(" "),
+                MAX_SUBJECT_CHARS,
+            )
+        })
         .filter(|s| !s.is_empty());
 
     Ok(ParsedEmail {
@@ -235,6 +245,14 @@ fn detect_auto<'a>(
     OOO.iter()
         .find(|p| s.starts_with(*p))
         .map(|p| AutoKind::AutoReply(format!("subject starts with {p:?}")))
+}
+
+/// `s` cut to `max` characters, with `…` when cut.
+fn cap_chars(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
 }
 
 fn clean_id(s: &str) -> Option<String> {
@@ -317,6 +335,25 @@ Merci, c'est re=E7u.\r\n";
         let m = parse(raw.as_bytes()).unwrap();
         assert!(m.body_text.contains("Hello there"), "{:?}", m.body_text);
         assert!(m.body_html.unwrap().contains("<b>there</b>"));
+    }
+
+    #[test]
+    fn utf7_subjects_and_iso_2022_jp_names_decode() {
+        let raw = "From: =?ISO-2022-JP?B?GyRCOzNFRBsoQg==?= <t@example.jp>\r\nSubject: =?UTF-7?Q?Hi_+AOk-t+AOk-?=\r\n\r\nx\r\n";
+        let m = parse(raw.as_bytes()).unwrap();
+        assert_eq!(m.subject.as_deref(), Some("Hi été"));
+        assert_eq!(m.from_name.as_deref(), Some("山田"));
+    }
+
+    #[test]
+    fn overlong_subjects_are_capped() {
+        let raw = format!(
+            "From: a@b.c\r\nSubject: {}\r\n\r\nx\r\n",
+            "long ".repeat(1000)
+        );
+        let s = parse(raw.as_bytes()).unwrap().subject.unwrap();
+        assert_eq!(s.chars().count(), MAX_SUBJECT_CHARS + 1);
+        assert!(s.ends_with('…'));
     }
 
     #[test]

@@ -250,6 +250,21 @@ enum DiscoverError {
     Db(#[from] AppError),
 }
 
+/// What one message's writes amount to, for the report.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Created,
+    Appended,
+    Skipped,
+}
+
+/// The D1 writes of one Gmail message.
+struct Group {
+    gmail_id: String,
+    stmts: Vec<worker::D1PreparedStatement>,
+    kind: Kind,
+}
+
 /// The ticket id a plan target names: stored, or opened earlier in this run.
 fn resolve(target: &threading::Target, opened: &[String]) -> AppResult<String> {
     match target {
@@ -412,14 +427,15 @@ async fn ingest(
         0
     };
 
-    let mut stmts = Vec::new();
+    // The writes of each message (plus the settles of skipped ones), as one group per Gmail message.
+    let mut groups: Vec<Group> = Vec::new();
     let mut new_ticket_ids: Vec<String> = Vec::new();
-    // ticket id → the newest customer message that deserves a draft
-    let mut draft_for: Vec<(String, String)> = Vec::new();
+    // (ticket id, message id, Gmail id) of each ticket's newest customer message that deserves a draft
+    let mut draft_for: Vec<(String, String, String)> = Vec::new();
     // tickets a staff reply from Gmail answered: their AI drafts are moot
     let mut answered_by_staff: Vec<String> = Vec::new();
-    let mut counts = (0u32, 0u32, 0u32); // created, appended, skipped
     for ((m, p), decision) in parsed.iter().zip(&decisions) {
+        let mut stmts = Vec::new();
         let when = time::rfc3339(time::from_millis(if m.internal_date > 0 {
             m.internal_date
         } else {
@@ -471,7 +487,6 @@ async fn ingest(
                 )?);
                 settled.push((m.id.clone(), "done", number));
                 new_ticket_ids.push(id.clone());
-                counts.0 += 1;
                 id
             }
             threading::Decision::Append(target) => {
@@ -480,7 +495,6 @@ async fn ingest(
                     stmts.push(tickets::reopen_on_customer_message(db, &id, &now)?);
                 }
                 settled.push((m.id.clone(), "done", format!("appended to ticket {id}")));
-                counts.1 += 1;
                 id
             }
             threading::Decision::Outgoing(target) => {
@@ -489,13 +503,12 @@ async fn ingest(
                 let id = resolve(target, &new_ticket_ids)?;
                 stmts.push(tickets::record_response(db, &id, &when)?);
                 answered_by_staff.push(id.clone());
-                draft_for.retain(|(t, _)| t != &id);
+                draft_for.retain(|(t, _, _)| t != &id);
                 settled.push((
                     m.id.clone(),
                     "done",
                     format!("our reply recorded on ticket {id}"),
                 ));
-                counts.1 += 1;
                 id
             }
         };
@@ -543,37 +556,92 @@ async fn ingest(
             && p.reply_address().is_some()
             && cfg.ai_mode != crate::config::AiMode::Off
         {
-            draft_for.retain(|(t, _)| t != &ticket_id);
-            draft_for.push((ticket_id, message_id));
+            draft_for.retain(|(t, _, _)| t != &ticket_id);
+            draft_for.push((ticket_id, message_id, m.id.clone()));
         }
+        let kind = if matches!(decision, threading::Decision::Open(_)) {
+            Kind::Created
+        } else {
+            Kind::Appended
+        };
+        groups.push(Group {
+            gmail_id: m.id.clone(),
+            stmts,
+            kind,
+        });
     }
-    for (ticket_id, message_id) in &draft_for {
-        stmts.push(draft_store::insert_job(
+    for (ticket_id, message_id, gmail_id) in &draft_for {
+        let job = draft_store::insert_job(
             db,
             &platform::uuid()?,
             DEFAULT_TENANT,
             ticket_id,
             message_id,
             &now,
-        )?);
+        )?;
+        if let Some(g) = groups.iter_mut().find(|g| &g.gmail_id == gmail_id) {
+            g.stmts.push(job);
+        }
     }
-    counts.2 = settled.iter().filter(|s| s.1 == "skipped").count() as u32;
     for (id, status, outcome) in &settled {
-        stmts.push(mail::settle(db, &mb.id, id, status, outcome, &now)?);
+        let settle = mail::settle(db, &mb.id, id, status, outcome, &now)?;
+        match groups.iter_mut().find(|g| &g.gmail_id == id) {
+            Some(g) => g.stmts.push(settle),
+            None => groups.push(Group {
+                gmail_id: id.clone(),
+                stmts: vec![settle],
+                kind: Kind::Skipped,
+            }),
+        }
     }
-    if let Err(e) = db.batch(stmts).await {
-        // Nothing was written: every message stays queued and is tried again next run.
-        let ids: Vec<String> = settled.iter().map(|s| s.0.clone()).collect();
-        let line = format!("storing mail failed: {e}");
-        record_failures(db, &mb.id, &ids, &attempts, &line, true, &now).await?;
-        report
-            .errors
-            .push(format!("mailbox {}: {line} (retried next run)", mb.address));
-        return Ok(());
+    // One transaction for the whole run; if it fails, message by message, so that one bad message (a value D1
+    // refuses) cannot hold back the others.
+    let mut written: Vec<&Group> = Vec::new();
+    if let Err(e) = db
+        .batch(
+            groups
+                .iter()
+                .flat_map(|g| g.stmts.iter().cloned())
+                .collect(),
+        )
+        .await
+    {
+        worker::console_warn!(
+            "storing the run's mail in one batch failed ({e}); storing message by message"
+        );
+        for g in &groups {
+            match db.batch(g.stmts.clone()).await {
+                Ok(()) => written.push(g),
+                Err(e) => {
+                    let line = format!("storing message {} failed: {e}", g.gmail_id);
+                    record_failures(
+                        db,
+                        &mb.id,
+                        std::slice::from_ref(&g.gmail_id),
+                        &attempts,
+                        &line,
+                        false,
+                        &now,
+                    )
+                    .await?;
+                    report
+                        .errors
+                        .push(format!("mailbox {}: {line} (retried next run)", mb.address));
+                }
+            }
+        }
+    } else {
+        written.extend(groups.iter());
     }
-    report.tickets_created += counts.0;
-    report.messages_appended += counts.1;
-    report.skipped += counts.2;
+    for g in &written {
+        match g.kind {
+            Kind::Created => report.tickets_created += 1,
+            Kind::Appended => report.messages_appended += 1,
+            Kind::Skipped => report.skipped += 1,
+        }
+    }
+    let written: HashSet<&str> = written.iter().map(|g| g.gmail_id.as_str()).collect();
+    settled.retain(|s| written.contains(s.0.as_str()));
 
     for ticket_id in &answered_by_staff {
         drafts::retire_gmail_drafts(db, gmail, DEFAULT_TENANT, ticket_id, true).await?;

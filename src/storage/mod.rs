@@ -158,9 +158,23 @@ impl Db {
     }
 }
 
+/// A D1 failure as one line: the statement's start and SQLite's message (the `Error: …` line D1 reports).
 fn db_error(sql: &str, e: worker::Error) -> AppError {
-    let head: String = sql.chars().take(80).collect();
-    AppError::Internal(format!("D1 ({head}): {e}"))
+    let head: String = sql
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(60)
+        .collect();
+    let text = e.to_string();
+    let cause = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Error: "))
+        .unwrap_or(text.lines().next().unwrap_or(""))
+        .trim()
+        .to_string();
+    AppError::Internal(format!("D1 ({head}): {cause}"))
 }
 
 /// `?, ?, ?` for an `IN (…)` list of `n` values.
