@@ -33,7 +33,7 @@ async fn fetch(
 
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    let report = jobs::email_poll::run(&env).await;
+    let report = jobs::email_poll::run(&env, None).await;
     match serde_json::to_string(&report) {
         Ok(json) => worker::console_log!("email poll: {json}"),
         Err(e) => worker::console_error!("email poll report: {e}"),

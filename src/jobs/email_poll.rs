@@ -62,8 +62,9 @@ pub struct Usage {
     pub d1_statements: u32,
 }
 
-/// Runs the poll for every configured mailbox. Never fails: problems are in `errors`.
-pub async fn run(env: &worker::Env) -> PollReport {
+/// Runs the poll for every configured mailbox, or, with `tenant`, for that tenant's mailboxes only (the admin
+/// route polls the caller's tenant). Never fails: problems are in `errors`.
+pub async fn run(env: &worker::Env, tenant: Option<&str>) -> PollReport {
     let mut report = PollReport::default();
     let http = Http::default();
     let db = match env.d1("DB") {
@@ -75,6 +76,10 @@ pub async fn run(env: &worker::Env) -> PollReport {
     };
     match Config::from_env(env) {
         Err(e) => report.errors.push(format!("configuration: {e}")),
+        Ok(_) if tenant.is_some_and(|t| t != DEFAULT_TENANT) => report.errors.push(format!(
+            "tenant {} has no Gmail mailbox configured",
+            tenant.unwrap_or_default()
+        )),
         Ok(cfg) => {
             if let Err(e) = poll_mailbox(&db, &http, &cfg, &mut report).await {
                 report.errors.push(e.to_string());

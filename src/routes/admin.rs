@@ -24,5 +24,5 @@ async fn email_poll_now(
             "only owners and admins can run the e-mail poll".into(),
         ));
     }
-    Ok(Json(email_poll::run(&state.env).await))
+    Ok(Json(email_poll::run(&state.env, Some(&me.tenant)).await))
 }
