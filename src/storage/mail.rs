@@ -134,46 +134,62 @@ pub async fn known(
     message_ids: &[String],
     gmail_ids: &[String],
 ) -> AppResult<Known> {
+    Ok(Known {
+        // Oldest first, so the newest ticket of a Gmail thread wins.
+        threads: ticket_of(
+            db,
+            "gmail_thread_id",
+            "mailbox_id",
+            mailbox,
+            thread_ids,
+            "ORDER BY received_at",
+        )
+        .await?
+        .into_iter()
+        .collect(),
+        message_ids: ticket_of(db, "rfc_message_id", "tenant_id", tenant, message_ids, "")
+            .await?
+            .into_iter()
+            .collect(),
+        gmail_ids: ticket_of(db, "gmail_message_id", "tenant_id", tenant, gmail_ids, "")
+            .await?
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect(),
+    })
+}
+
+/// `(value, ticket_id)` of the e-mails whose `column` is one of `values`, within `scope_column = scope`.
+/// Column names are this module's literals, never input.
+async fn ticket_of(
+    db: &Db,
+    column: &str,
+    scope_column: &str,
+    scope: &str,
+    values: &[String],
+    order: &str,
+) -> AppResult<Vec<(String, String)>> {
     #[derive(Deserialize)]
     struct Pair {
         k: String,
         ticket_id: String,
     }
-    let mut known = Known::default();
-    for chunk in chunks(thread_ids, 1) {
+    let mut out = Vec::new();
+    for chunk in chunks(values, 1) {
         let sql = format!(
-            "SELECT gmail_thread_id AS k, ticket_id FROM emails WHERE mailbox_id = ? AND gmail_thread_id IN ({}) ORDER BY received_at",
+            "SELECT {column} AS k, ticket_id FROM emails WHERE {scope_column} = ? AND {column} IN ({}) {order}",
             placeholders(chunk.len())
         );
-        let mut p = params![mailbox];
+        let mut p = params![scope];
         p.extend(chunk.into_iter().map(Val::from));
-        for r in db.all::<Pair>(&sql, p).await? {
-            known.threads.insert(r.k, r.ticket_id);
-        }
-    }
-    for chunk in chunks(message_ids, 1) {
-        let sql = format!(
-            "SELECT rfc_message_id AS k, ticket_id FROM emails WHERE tenant_id = ? AND rfc_message_id IN ({})",
-            placeholders(chunk.len())
+        out.extend(
+            db.all::<Pair>(&sql, p)
+                .await?
+                .into_iter()
+                .map(|r| (r.k, r.ticket_id)),
         );
-        let mut p = params![tenant];
-        p.extend(chunk.into_iter().map(Val::from));
-        for r in db.all::<Pair>(&sql, p).await? {
-            known.message_ids.insert(r.k, r.ticket_id);
-        }
     }
-    for chunk in chunks(gmail_ids, 1) {
-        let sql = format!(
-            "SELECT gmail_message_id AS k, ticket_id FROM emails WHERE tenant_id = ? AND gmail_message_id IN ({})",
-            placeholders(chunk.len())
-        );
-        let mut p = params![tenant];
-        p.extend(chunk.into_iter().map(Val::from));
-        for r in db.all::<Pair>(&sql, p).await? {
-            known.gmail_ids.insert(r.k);
-        }
-    }
-    Ok(known)
+    Ok(out)
 }
 
 /// A ticket message with the e-mail behind it.
