@@ -54,6 +54,9 @@ pub struct Config {
     pub admin: Option<(String, String)>,
     /// `SUPPORT_NAME`: display name on outgoing mail, default `Customer Support`.
     pub support_name: String,
+    /// `HTTP_TIMEOUT_MS`: most time one outbound call (Gmail, Google OAuth, LLM) may take, 100–120000 ms,
+    /// default 20000; a timed-out call is retried like a 5xx.
+    pub http_timeout_ms: u64,
     /// `POLL_MAX_MESSAGES`: most Gmail messages ingested per poll (1–500), default 50; the rest wait.
     pub poll_max_messages: usize,
     /// `POLL_MAX_DRAFTS`: most AI drafts generated per poll (0–50), default 8; each costs 2 subrequests (3 in auto mode) and about 2 D1 queries.
@@ -187,6 +190,7 @@ impl Config {
             jwt_secret,
             admin,
             support_name: get("SUPPORT_NAME").unwrap_or_else(|| "Customer Support".into()),
+            http_timeout_ms: number("HTTP_TIMEOUT_MS", 20_000, 120_000, 100)? as u64,
             poll_max_messages: number("POLL_MAX_MESSAGES", 50, 500, 1)?,
             poll_max_drafts: number("POLL_MAX_DRAFTS", 8, 50, 0)?,
         })

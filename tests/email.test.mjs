@@ -565,3 +565,17 @@ test('tenants are isolated: staff see and touch only their own tickets', async (
     assert.deepEqual(poll.json.errors, ['tenant acme has no Gmail mailbox configured'], 'no poll of another tenant’s mailbox');
   });
 });
+
+test('a vendor that does not answer in HTTP_TIMEOUT_MS is abandoned and retried later, losing nothing', async () => {
+  await withWorker({ vars: { HTTP_TIMEOUT_MS: '300' } }, async (h, token) => {
+    h.fakes.addMessage({ raw: email({ subject: 'Slow day' }) });
+    h.fakes.delay(/^POST \/v1\/chat\/completions/, { ms: 2000 });
+    let r = await h.poll(token);
+    assert.equal(r.tickets_created, 1);
+    assert.equal(r.drafts_created, 0);
+    assert.match(r.errors.join('\n'), /llm: no answer within 300 ms/);
+    await h.db.prepare('UPDATE drafts SET next_attempt_at = 0').run();
+    r = await h.poll(token);
+    assert.equal(r.drafts_created, 1);
+  });
+});

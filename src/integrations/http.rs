@@ -1,9 +1,12 @@
 //! The one way Edgedesk calls out: `fetch` with a subrequest counter (Workers allow 50 subrequests per
 //! invocation on the free plan, <https://developers.cloudflare.com/workers/platform/limits/>).
 
+use futures_util::future::{select, Either};
 use std::cell::Cell;
+use std::pin::pin;
 use std::rc::Rc;
-use worker::{Fetch, Headers, Method, Request, RequestInit};
+use std::time::Duration;
+use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit};
 
 /// A failed outbound call, safe to show: vendor name, HTTP status and a short reason; never a secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,15 +55,35 @@ impl HttpResponse {
     }
 }
 
-/// Counts subrequests of one invocation.
-#[derive(Debug, Default, Clone)]
+/// Default time an outbound call may take, headers and body, in ms.
+pub const DEFAULT_TIMEOUT_MS: u64 = 20_000;
+
+/// Counts subrequests of one invocation and bounds each with a timeout.
+#[derive(Debug, Clone)]
 pub struct Http {
     /// `fetch` calls made so far; clones share the counter.
     pub subrequests: Rc<Cell<u32>>,
+    /// Most time one call may take, in ms; then it is aborted (an `AbortSignal`) and fails as retryable.
+    pub timeout_ms: u64,
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Http::with_timeout(DEFAULT_TIMEOUT_MS)
+    }
 }
 
 impl Http {
-    /// Sends a request. A non-2xx status is not an error here; vendors decide what their statuses mean.
+    /// A client whose calls time out after `timeout_ms` milliseconds (`HTTP_TIMEOUT_MS`).
+    pub fn with_timeout(timeout_ms: u64) -> Self {
+        Http {
+            subrequests: Rc::default(),
+            timeout_ms,
+        }
+    }
+
+    /// Sends a request. A non-2xx status is not an error here; vendors decide what their statuses mean. A call
+    /// still unanswered (headers and body) after [`Http::timeout_ms`] is aborted: `UpstreamError` with no status.
     pub async fn send(
         &self,
         service: &'static str,
@@ -85,15 +108,32 @@ impl Http {
         }
         let req = Request::new_with_init(url, &init).map_err(net)?;
         self.subrequests.set(self.subrequests.get() + 1);
-        let mut resp = Fetch::Request(req).send().await.map_err(net)?;
-        let status = resp.status_code();
-        let content_type = resp.headers().get("content-type").ok().flatten();
-        let body = resp.bytes().await.map_err(net)?;
-        Ok(HttpResponse {
-            status,
-            content_type,
-            body,
-        })
+        let controller = AbortController::default();
+        let signal = controller.signal();
+        let call = async {
+            let mut resp = Fetch::Request(req).send_with_signal(&signal).await?;
+            let status = resp.status_code();
+            let content_type = resp.headers().get("content-type").ok().flatten();
+            let body = resp.bytes().await?;
+            Ok::<_, worker::Error>(HttpResponse {
+                status,
+                content_type,
+                body,
+            })
+        };
+        let timer = Delay::from(Duration::from_millis(self.timeout_ms));
+        let outcome = match select(pin!(call), pin!(timer)).await {
+            Either::Left((result, _)) => result.map_err(net),
+            Either::Right(((), _)) => {
+                controller.abort();
+                Err(UpstreamError {
+                    service,
+                    status: None,
+                    message: format!("no answer within {} ms", self.timeout_ms),
+                })
+            }
+        };
+        outcome
     }
 }
 

@@ -19,7 +19,7 @@ use crate::config::Config;
 use crate::domain::{mail as parse_mail, retry, threading, ticket, time, triage};
 use crate::error::{AppError, AppResult};
 use crate::integrations::gmail::{Gmail, GmailError, MessageRef, BATCH_MAX};
-use crate::integrations::http::Http;
+use crate::integrations::http::{Http, DEFAULT_TIMEOUT_MS};
 use crate::platform;
 use crate::storage::{drafts as draft_store, mail, mailboxes, tickets, Db};
 use serde::Serialize;
@@ -66,7 +66,11 @@ pub struct Usage {
 /// route polls the caller's tenant). Never fails: problems are in `errors`.
 pub async fn run(env: &worker::Env, tenant: Option<&str>) -> PollReport {
     let mut report = PollReport::default();
-    let http = Http::default();
+    let cfg = Config::from_env(env);
+    let http = Http::with_timeout(
+        cfg.as_ref()
+            .map_or(DEFAULT_TIMEOUT_MS, |c| c.http_timeout_ms),
+    );
     let db = match env.d1("DB") {
         Ok(d) => Db::new(d),
         Err(e) => {
@@ -74,7 +78,7 @@ pub async fn run(env: &worker::Env, tenant: Option<&str>) -> PollReport {
             return report;
         }
     };
-    match Config::from_env(env) {
+    match cfg {
         Err(e) => report.errors.push(format!("configuration: {e}")),
         Ok(_) if tenant.is_some_and(|t| t != DEFAULT_TENANT) => report.errors.push(format!(
             "tenant {} has no Gmail mailbox configured",

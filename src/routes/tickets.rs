@@ -251,7 +251,7 @@ async fn reply(
     let mb = mailboxes::by_id(&db, &me.tenant, &mb_id)
         .await?
         .ok_or_else(|| AppError::Conflict("the ticket's mailbox is gone".into()))?;
-    let http = Http::default();
+    let http = Http::with_timeout(cfg.http_timeout_ms);
     let token = mailbox::access_token(&db, &http, &cfg, &mb).await?;
     let gmail = Gmail::new(&http, &cfg.gmail_api_base, &token);
 

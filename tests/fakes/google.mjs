@@ -773,6 +773,7 @@ export async function startFakes(opts = {}) {
   const box = new Mailbox(mailboxAddress);
   const requests = [];
   const faults = [];
+  const delays = [];
   const accessTokens = new Map(); // token -> expiry (epoch ms)
   let tokensIssued = 0;
 
@@ -874,6 +875,15 @@ export async function startFakes(opts = {}) {
     return { status: 404, headers: { 'content-type': 'text/plain; charset=UTF-8' }, body: 'Not Found' };
   }
 
+  /** Milliseconds to hold the response of a request matched by `delay()`, or 0. */
+  function takeDelay(req) {
+    const key = `${req.method} ${req.path}`;
+    const d = delays.find((x) => { x.matcher.lastIndex = 0; return x.matcher.test(key); });
+    if (!d) return 0;
+    if (--d.remaining === 0) delays.splice(delays.indexOf(d), 1);
+    return d.ms;
+  }
+
   function takeFault(req, { pathname }) {
     const key = `${req.method} ${req.path}`;
     const fault = faults.find((f) => {
@@ -912,7 +922,9 @@ export async function startFakes(opts = {}) {
         console.error('[fakes] internal error:', error);
         response = { status: 500, headers: { 'content-type': 'text/plain' }, body: `fake internal error: ${error.stack}` };
       }
-      res.writeHead(response.status, response.headers).end(response.body);
+      const wait = takeDelay(req);
+      const send = () => { if (!res.destroyed) res.writeHead(response.status, response.headers).end(response.body); };
+      if (wait > 0) setTimeout(send, wait).unref(); else send();
     });
   });
   await new Promise((resolve, reject) => {
@@ -949,6 +961,11 @@ export async function startFakes(opts = {}) {
       if (!Number.isInteger(status)) throw new TypeError('fail: status must be an integer');
       if (!(times >= 1)) throw new TypeError('fail: times must be >= 1 (Infinity: every matching request)');
       faults.push({ matcher, status, body, headers, remaining: times });
+    },
+    /** The next `times` requests matching `matcher` are answered only after `ms` milliseconds (a slow vendor). */
+    delay(matcher, { ms, times = 1 }) {
+      if (!(matcher instanceof RegExp)) throw new TypeError('delay: matcher must be a RegExp');
+      delays.push({ matcher, ms, remaining: times });
     },
     /** Every startHistoryId older than the current history id now answers 404 in history.list. */
     expireHistory() {
