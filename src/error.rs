@@ -68,6 +68,13 @@ impl From<worker::Error> for AppError {
     }
 }
 
+impl From<crate::domain::ticket::ParseError> for AppError {
+    /// An unknown status, priority, category… is 422 naming the field and the allowed values.
+    fn from(e: crate::domain::ticket::ParseError) -> Self {
+        AppError::Validation(e.to_string())
+    }
+}
+
 impl From<serde_json::Error> for AppError {
     fn from(e: serde_json::Error) -> Self {
         AppError::Internal(format!("JSON: {e}"))

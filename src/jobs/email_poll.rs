@@ -445,11 +445,13 @@ async fn ingest(
     let mut answered_by_staff: Vec<String> = Vec::new();
     for ((m, p), decision) in parsed.iter().zip(&decisions) {
         let mut stmts = Vec::new();
-        let when = time::rfc3339(time::from_millis(if m.internal_date > 0 {
+        // When Gmail received it (now, if Gmail did not say): message time and SLA start.
+        let received = time::from_millis(if m.internal_date > 0 {
             m.internal_date
         } else {
             now_ms
-        }));
+        });
+        let when = time::rfc3339(received);
         let ticket_id = match decision {
             threading::Decision::Duplicate => {
                 settled.push((
@@ -468,14 +470,7 @@ async fn ingest(
                 let number = ticket::ticket_number(first_number + *k as i64);
                 let subject = p.subject.as_deref().unwrap_or("(no subject)");
                 let t = triage::triage(subject, &p.body_text);
-                let sla = time::rfc3339(triage::sla_due(
-                    time::from_millis(if m.internal_date > 0 {
-                        m.internal_date
-                    } else {
-                        now_ms
-                    }),
-                    t.priority,
-                ));
+                let sla = time::rfc3339(triage::sla_due(received, t.priority));
                 stmts.push(tickets::insert(
                     db,
                     &tickets::NewTicket {

@@ -35,6 +35,12 @@ impl ReplyTo<'_> {
     }
 }
 
+/// Our `Message-ID` for a reply (no angle brackets): `edgedesk-{local_id}@{mailbox domain}`.
+fn own_message_id(mb: &MailboxRow, local_id: &str) -> String {
+    let domain = mb.address.split('@').nth(1).unwrap_or("edgedesk.invalid");
+    format!("edgedesk-{local_id}@{domain}")
+}
+
 /// The raw reply from the mailbox, with our own `Message-ID` `edgedesk-{local_id}@{mailbox domain}`.
 pub fn compose(
     cfg: &Config,
@@ -43,8 +49,7 @@ pub fn compose(
     local_id: &str,
     body: &str,
 ) -> String {
-    let domain = mb.address.split('@').nth(1).unwrap_or("edgedesk.invalid");
-    let own_id = format!("edgedesk-{local_id}@{domain}");
+    let own_id = own_message_id(mb, local_id);
     let in_reply_to = r.answered.rfc_message_id.as_deref();
     Reply {
         from: &mb.address,
@@ -100,8 +105,7 @@ pub async fn send(
         Ok(s) => s,
         Err(e) => return Ok(Err(e)),
     };
-    let domain = mb.address.split('@').nth(1).unwrap_or("edgedesk.invalid");
-    let rfc_message_id = gmail_mid.unwrap_or_else(|| format!("edgedesk-{message_id}@{domain}"));
+    let rfc_message_id = gmail_mid.unwrap_or_else(|| own_message_id(mb, &message_id));
     let now = time::rfc3339(platform::now());
     let mut stmts = mail::insert_email_message(
         db,

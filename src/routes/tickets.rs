@@ -58,7 +58,6 @@ impl TryFrom<ListQuery> for tickets::Filter {
     type Error = AppError;
 
     fn try_from(q: ListQuery) -> Result<Self, AppError> {
-        let invalid = |e: crate::domain::ticket::ParseError| AppError::Validation(e.to_string());
         let nonempty = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
         let limit = match nonempty(q.limit) {
             None => 25,
@@ -78,23 +77,24 @@ impl TryFrom<ListQuery> for tickets::Filter {
                 })?),
             };
         Ok(tickets::Filter {
-            status: nonempty(q.status)
-                .map(|s| s.parse::<Status>().map(|v| v.as_str().to_string()))
-                .transpose()
-                .map_err(invalid)?,
-            priority: nonempty(q.priority)
-                .map(|s| s.parse::<Priority>().map(|v| v.as_str().to_string()))
-                .transpose()
-                .map_err(invalid)?,
-            category: nonempty(q.category)
-                .map(|s| s.parse::<Category>().map(|v| v.as_str().to_string()))
-                .transpose()
-                .map_err(invalid)?,
+            status: wire::<Status>(nonempty(q.status))?,
+            priority: wire::<Priority>(nonempty(q.priority))?,
+            category: wire::<Category>(nonempty(q.category))?,
             q: nonempty(q.q).map(|s| s.trim().to_string()),
             after,
             limit,
         })
     }
+}
+
+/// An optional wire value checked against its enum and returned in canonical form; unknown → 422.
+fn wire<T>(v: Option<String>) -> Result<Option<String>, AppError>
+where
+    T: std::str::FromStr<Err = crate::domain::ticket::ParseError> + std::fmt::Display,
+{
+    Ok(v.map(|s| s.parse::<T>())
+        .transpose()?
+        .map(|t| t.to_string()))
 }
 
 fn encode_cursor(t: &tickets::Ticket) -> String {
@@ -177,22 +177,9 @@ async fn update(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<PatchBody>,
 ) -> AppResult<Json<tickets::Ticket>> {
-    let invalid = |e: crate::domain::ticket::ParseError| AppError::Validation(e.to_string());
-    let status = body
-        .status
-        .map(|s| s.parse::<Status>())
-        .transpose()
-        .map_err(invalid)?;
-    let priority = body
-        .priority
-        .map(|s| s.parse::<Priority>())
-        .transpose()
-        .map_err(invalid)?;
-    let category = body
-        .category
-        .map(|s| s.parse::<Category>())
-        .transpose()
-        .map_err(invalid)?;
+    let status = body.status.map(|s| s.parse::<Status>()).transpose()?;
+    let priority = wire::<Priority>(body.priority)?;
+    let category = wire::<Category>(body.category)?;
     let (_, db) = context(&state)?;
     let ticket = find(&db, &me.tenant, &id).await?;
     if let Some(Some(assignee)) = &body.assigned_to {
@@ -205,8 +192,8 @@ async fn update(
     let now = time::rfc3339(platform::now());
     let patch = tickets::Patch {
         status: status.map(|s| s.as_str().to_string()),
-        priority: priority.map(|p| p.as_str().to_string()),
-        category: category.map(|c| c.as_str().to_string()),
+        priority,
+        category,
         assigned_to: body.assigned_to,
         resolved_at: status.map(|s| (s == Status::Resolved).then(|| now.clone())),
     };
