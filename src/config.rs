@@ -61,6 +61,9 @@ pub struct Config {
     pub poll_max_messages: usize,
     /// `POLL_MAX_DRAFTS`: most AI drafts generated per poll (0–50), default 8; each costs 2 subrequests (3 in auto mode) and about 2 D1 queries.
     pub poll_max_drafts: usize,
+    /// `ALLOWED_ORIGINS`: comma-separated origins (`https://desk.example.com`) allowed, besides the worker's own,
+    /// to make state-changing requests with the session cookie. Default: none.
+    pub allowed_origins: Vec<String>,
 }
 
 /// A missing or invalid variable, by name.
@@ -193,6 +196,14 @@ impl Config {
             http_timeout_ms: number("HTTP_TIMEOUT_MS", 20_000, 120_000, 100)? as u64,
             poll_max_messages: number("POLL_MAX_MESSAGES", 50, 500, 1)?,
             poll_max_drafts: number("POLL_MAX_DRAFTS", 8, 50, 0)?,
+            allowed_origins: get("ALLOWED_ORIGINS")
+                .map(|v| {
+                    v.split(',')
+                        .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
+                        .filter(|o| !o.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
     }
 

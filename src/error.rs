@@ -33,6 +33,14 @@ pub enum AppError {
     /// 422 `validation_failed`: well-formed but invalid; the message names the field.
     #[error("{0}")]
     Validation(String),
+    /// 429 `rate_limited`: too many attempts; retry after the given number of seconds (`Retry-After`).
+    #[error("{message}")]
+    RateLimited {
+        /// What was limited.
+        message: String,
+        /// Seconds until a retry may succeed.
+        retry_after_secs: u32,
+    },
     /// 500 `config_error`: a missing or invalid var or secret, named in the message.
     #[error("configuration: {0}")]
     Config(#[from] ConfigError),
@@ -55,6 +63,7 @@ impl AppError {
             AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             AppError::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+            AppError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             AppError::Config(_) => (StatusCode::INTERNAL_SERVER_ERROR, "config_error"),
             AppError::Upstream(_) => (StatusCode::BAD_GATEWAY, "upstream_error"),
             AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
@@ -75,6 +84,13 @@ impl From<crate::domain::ticket::ParseError> for AppError {
     }
 }
 
+impl From<crate::domain::fields::InvalidField> for AppError {
+    /// A field that failed validation is 422 naming it.
+    fn from(e: crate::domain::fields::InvalidField) -> Self {
+        AppError::Validation(e.to_string())
+    }
+}
+
 impl From<serde_json::Error> for AppError {
     fn from(e: serde_json::Error) -> Self {
         AppError::Internal(format!("JSON: {e}"))
@@ -91,11 +107,19 @@ impl IntoResponse for AppError {
             }
             other => other.to_string(),
         };
-        (
+        let mut res = (
             status,
             Json(serde_json::json!({"error": {"code": code, "message": message}})),
         )
-            .into_response()
+            .into_response();
+        if let AppError::RateLimited {
+            retry_after_secs, ..
+        } = self
+        {
+            res.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, retry_after_secs.into());
+        }
+        res
     }
 }
 

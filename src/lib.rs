@@ -1,7 +1,8 @@
 //! Edgedesk: an omnichannel customer-service back office on Cloudflare Workers.
 //!
 //! This file holds only the entry points: `fetch` (the `/api/v1` HTTP API through axum; the dashboard is
-//! served by static assets) and `scheduled` (the Gmail poll on the cron in `wrangler.toml`).
+//! served by static assets), `scheduled` (the Gmail poll on the cron in `wrangler.toml`), and the export of the
+//! `TenantHub` Durable Object (live dashboard updates).
 
 #![warn(missing_docs)]
 
@@ -11,9 +12,11 @@ pub mod error;
 pub mod integrations;
 pub mod jobs;
 pub mod platform;
+pub mod rooms;
 pub mod routes;
 pub mod storage;
 
+pub use rooms::hub::TenantHub;
 use tower_service::Service;
 use worker::{event, Context, Env, HttpRequest, ScheduleContext, ScheduledEvent};
 

@@ -332,7 +332,7 @@ test('auth: login, bad credentials, bad signatures, alg none, expiry, roles', as
     assert.equal(wrong.status, 401);
     assert.equal(wrong.json.error.code, 'unauthorized');
     const claims = JSON.parse(Buffer.from(token.split('.')[1], 'base64url'));
-    assert.deepEqual(Object.keys(claims).sort(), ['exp', 'iat', 'role', 'sub', 'tenant']);
+    assert.deepEqual(Object.keys(claims).sort(), ['exp', 'iat', 'role', 'sub', 'tenant', 'ver']);
     assert.equal(claims.role, 'owner');
     assert.equal(claims.tenant, 'default');
     const [row] = await h.rows('SELECT password_hash FROM staff');
@@ -355,7 +355,7 @@ test('auth: login, bad credentials, bad signatures, alg none, expiry, roles', as
     const valid = await h.api('GET', '/api/v1/tickets', { token: jwt({ ...claims, exp: now + 60 }) });
     assert.equal(valid.status, 200);
 
-    await h.db.prepare("INSERT INTO staff VALUES ('agent-1','default','agent@x.test','Agent','agent','active','x','t','t')").run();
+    await h.db.prepare("INSERT INTO staff (staff_id, tenant_id, email, name, role, status, password_hash, created_at, updated_at) VALUES ('agent-1','default','agent@x.test','Agent','agent','active','x','t','t')").run();
     const agent = jwt({ sub: 'agent-1', tenant: 'default', role: 'agent', exp: now + 60 });
     assert.equal((await h.api('POST', '/api/v1/admin/email-poll', { token: agent })).status, 403);
     const otherTenant = jwt({ sub: claims.sub, tenant: 'other', role: 'owner', exp: now + 60 });
@@ -392,7 +392,7 @@ test('bad input gets clear JSON errors and writes nothing', async () => {
     const page2 = await h.api('GET', `/api/v1/tickets?limit=2&cursor=${page1.json.next_cursor}`, { token });
     assert.equal(page2.json.tickets.length, 1);
     assert.equal(page2.json.next_cursor, null);
-    const search = await h.api('GET', '/api/v1/tickets?q=refund', { token });
+    const search = await h.api('GET', '/api/v1/tickets?q=INV-2291', { token });
     assert.deepEqual(search.json.tickets.map((t) => t.ticket_number), ['TKT-000002']);
   });
 });
@@ -545,7 +545,8 @@ test('tenants are isolated: staff see and touch only their own tickets', async (
     const now = new Date().toISOString();
     await h.db.batch([
       h.db.prepare("INSERT INTO tenants (id, name, created_at) VALUES ('acme', 'Acme', ?)").bind(now),
-      h.db.prepare("INSERT INTO staff VALUES ('acme-1', 'acme', 'agent@acme.test', 'Acme Agent', 'admin', 'active', ?, ?, ?)")
+      h.db.prepare(`INSERT INTO staff (staff_id, tenant_id, email, name, role, status, password_hash, created_at, updated_at)
+        VALUES ('acme-1', 'acme', 'agent@acme.test', 'Acme Agent', 'admin', 'active', ?, ?, ?)`)
         .bind(`pbkdf2-sha256$100000$${salt.toString('base64')}$${hash.toString('base64')}`, now, now),
       h.db.prepare(`INSERT INTO tickets (ticket_id, tenant_id, ticket_number, subject, created_at, updated_at)
         VALUES ('acme-t1', 'acme', 'TKT-000001', 'Acme only', ?, ?)`).bind(now, now),

@@ -20,8 +20,16 @@ pub struct StaffClaims {
     pub sub: String,
     /// The staff member's tenant id; every request is scoped to it.
     pub tenant: String,
-    /// The role at login time, serialized lower-case (`owner`, `admin`, `agent`).
+    /// The role at login time, serialized lower-case (`owner` … `agent`); the API re-reads it from D1.
     pub role: Role,
+    /// The account's `session_version` at login: a password change or reset bumps it, and every older
+    /// token stops working. Tokens issued before versions existed carry none and count as version 1.
+    #[serde(default = "first_version")]
+    pub ver: i64,
+}
+
+fn first_version() -> i64 {
+    1
 }
 
 /// Why a token was refused.
@@ -145,6 +153,7 @@ mod tests {
             sub: "s1".into(),
             tenant: "default".into(),
             role: Role::Owner,
+            ver: 3,
         }
     }
 

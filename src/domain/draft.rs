@@ -66,7 +66,7 @@ pub fn build_prompt(ctx: &TicketContext<'_>, thread: &[ThreadEntry]) -> Vec<Chat
     }];
     let relevant: Vec<&ThreadEntry> = thread
         .iter()
-        .filter(|m| m.sender_type != SenderType::System)
+        .filter(|m| !matches!(m.sender_type, SenderType::System | SenderType::Note))
         .collect();
     let start = relevant.len().saturating_sub(PROMPT_MESSAGES);
     out.extend(relevant[start..].iter().map(|m| ChatMessage {
@@ -199,9 +199,36 @@ pub fn reply_references(answered_refs: &[String], answered_id: Option<&str>) -> 
     refs
 }
 
+/// Longest text compared by [`edit_distance`], in characters; longer texts are cut there (the comparison is
+/// O(n·m) time, and 20 000² steps stay within a request's CPU budget).
+pub const EDIT_DISTANCE_MAX_CHARS: usize = 20_000;
+
+/// How many single-character insertions, deletions and substitutions turn the AI draft into what the agent
+/// sent (Levenshtein distance over Unicode scalar values, via `strsim`). Line endings are normalised to `\n`
+/// and surrounding whitespace ignored first, so a textarea's `\r\n` does not count as an edit.
+pub fn edit_distance(draft: &str, sent: &str) -> usize {
+    let norm = |s: &str| -> String {
+        s.replace("\r\n", "\n")
+            .trim()
+            .chars()
+            .take(EDIT_DISTANCE_MAX_CHARS)
+            .collect()
+    };
+    strsim::levenshtein(&norm(draft), &norm(sent))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn edit_distance_counts_character_edits() {
+        assert_eq!(edit_distance("Hello Ana", "Hello Ana"), 0);
+        assert_eq!(edit_distance("Hello Ana\r\nBye", " Hello Ana\nBye\n"), 0);
+        assert_eq!(edit_distance("Hello Ana", "Hello Anna!"), 2);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("Grüße", "Gruße"), 1);
+    }
     use crate::domain::mail;
 
     fn ctx() -> TicketContext<'static> {

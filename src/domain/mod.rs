@@ -7,14 +7,24 @@
 //! - [`retry`]: backoff and give-up policy for queued work.
 //! - [`masking`]: card numbers and similar secrets removed from text sent to an LLM.
 //! - [`draft`]: reply composition (prompt, templates, the RFC 5322 reply Gmail stores).
-//! - [`auth`]: JWT claims and roles.
+//! - [`auth`]: JWT claims and password hashes.
+//! - [`access`]: what each role may see, change and assign.
+//! - [`fields`]: validated request fields (e-mail, names, tenant ids, tags, shortcuts, passwords).
+//! - [`live`]: the live-update protocol (ticket changes, presence).
+//! - [`search`]: search box input → FTS5 query.
+//! - [`stats`]: percentiles and day ranges for the reports.
 //! - [`time`]: RFC 3339 formatting used in storage and the API.
 
+pub mod access;
 pub mod auth;
 pub mod draft;
+pub mod fields;
+pub mod live;
 pub mod mail;
 pub mod masking;
 pub mod retry;
+pub mod search;
+pub mod stats;
 pub mod threading;
 pub mod ticket;
 pub mod time;

@@ -124,27 +124,87 @@ wire_enum!(
         Customer => "customer",
         /// Staff: replies from the API, replies sent from Gmail, and AI replies sent in `auto` mode.
         Agent => "agent",
-        /// Edgedesk itself (internal notes); left out of LLM prompts.
+        /// Edgedesk itself (merges and other events shown in the thread); left out of LLM prompts.
         System => "system",
+        /// An internal note by staff: never sent to the customer, left out of LLM prompts.
+        Note => "note",
     }
 );
 
 wire_enum!(
-    /// What a staff account may do: `owner` ⊃ `admin` ⊃ `agent`.
+    /// What a staff account may do, highest first: `owner` > `admin` > `supervisor` > `team_lead` > `agent`
+    /// (see [`crate::domain::access`] for what each may do).
     Role, "role", {
-        /// Everything; the first owner is created from `ADMIN_EMAIL` on the first login.
+        /// Everything, including granting `owner`; the first owner is created from `ADMIN_EMAIL`.
         Owner => "owner",
-        /// Tickets and the administrative routes (e-mail poll).
+        /// Staff, settings and canned responses, plus everything a supervisor may do.
         Admin => "admin",
-        /// Tickets only.
+        /// Every ticket of the tenant, reports, assignment to anyone.
+        Supervisor => "supervisor",
+        /// Tickets of their team; assignment within the team.
+        TeamLead => "team_lead",
+        /// Tickets assigned to them or unassigned.
         Agent => "agent",
     }
 );
 
+wire_enum!(
+    /// A saved inbox view (`GET /api/v1/tickets?view=`).
+    View, "view", {
+        /// Every ticket the caller may see.
+        All => "all",
+        /// Assigned to the caller.
+        Mine => "mine",
+        /// Unassigned, open or pending.
+        Unassigned => "unassigned",
+        /// Open or pending.
+        Open => "open",
+        /// No first response yet, open or pending, due within [`SLA_AT_RISK_HOURS`].
+        SlaAtRisk => "sla_at_risk",
+        /// No first response yet, open or pending, past due.
+        SlaBreached => "sla_breached",
+    }
+);
+
+/// How close to its due time an unanswered ticket counts as "at risk", in hours.
+pub const SLA_AT_RISK_HOURS: i64 = 2;
+
+wire_enum!(
+    /// Order of the ticket list.
+    Sort, "sort", {
+        /// Newest first (creation time).
+        Newest => "newest",
+        /// Oldest first.
+        Oldest => "oldest",
+        /// Last changed first.
+        Updated => "updated",
+        /// Urgent first, then high, medium, low; oldest first within a priority.
+        Priority => "priority",
+        /// Soonest SLA due time first; tickets without one last.
+        Sla => "sla",
+    }
+);
+
 impl Role {
-    /// Owners and admins run administrative routes (e-mail poll, settings).
+    /// Rank for comparisons: `owner` 5 … `agent` 1.
+    pub fn rank(self) -> u8 {
+        match self {
+            Role::Owner => 5,
+            Role::Admin => 4,
+            Role::Supervisor => 3,
+            Role::TeamLead => 2,
+            Role::Agent => 1,
+        }
+    }
+
+    /// Whether this role is `other` or higher.
+    pub fn at_least(self, other: Role) -> bool {
+        self.rank() >= other.rank()
+    }
+
+    /// Owners and admins run administrative routes (staff, settings, e-mail poll).
     pub fn is_admin(self) -> bool {
-        matches!(self, Role::Owner | Role::Admin)
+        self.at_least(Role::Admin)
     }
 }
 
@@ -181,6 +241,15 @@ mod tests {
         assert_eq!(err.field, "priority");
         assert_eq!(err.allowed, "urgent high medium low");
         assert!(err.to_string().contains("\"soon\""));
+    }
+
+    #[test]
+    fn roles_are_ordered() {
+        assert!(Role::Owner.at_least(Role::Admin));
+        assert!(Role::Supervisor.at_least(Role::TeamLead));
+        assert!(!Role::TeamLead.at_least(Role::Supervisor));
+        assert!(Role::Admin.is_admin() && !Role::Supervisor.is_admin());
+        assert_eq!("team_lead".parse::<Role>(), Ok(Role::TeamLead));
     }
 
     #[test]

@@ -35,34 +35,76 @@ pub async fn run(
     }
     let jobs =
         draft_store::claim_due(db, DEFAULT_TENANT, platform::now_ms(), cfg.poll_max_drafts).await?;
+    let send = cfg.ai_mode == AiMode::Auto;
     for job in jobs {
-        match deliver(db, http, gmail, cfg, mb, &job).await? {
+        match deliver(db, http, gmail, cfg, mb, &job, send).await? {
             Ok(()) => report.drafts_created += 1,
             Err(failure) => {
-                let attempts = job.attempts + 1;
-                let give_up = retry::give_up(attempts, failure.retryable);
-                let retry_at = platform::now_ms() + retry::backoff_ms(attempts);
-                let now = time::rfc3339(platform::now());
-                let generated = failure.generated.as_ref().map(|(c, s)| (c.as_str(), *s));
-                draft_store::record_failure(
-                    db,
-                    &job.id,
-                    &failure.problem,
-                    retry_at,
-                    give_up,
-                    generated,
-                    &now,
-                )
-                .await?;
-                let next = if give_up { "gave up" } else { "retried later" };
-                report.errors.push(format!(
-                    "draft for ticket {}: {} ({next})",
-                    job.ticket_number, failure.problem
-                ));
+                let problem = record(db, &job, failure).await?;
+                report
+                    .errors
+                    .push(format!("draft for ticket {}: {problem}", job.ticket_number));
             }
         }
     }
     Ok(())
+}
+
+/// Records a failed attempt (retry later or give up) and returns what to report.
+async fn record(db: &Db, job: &draft_store::Job, failure: Failure) -> AppResult<String> {
+    let attempts = job.attempts + 1;
+    let give_up = retry::give_up(attempts, failure.retryable);
+    let retry_at = platform::now_ms() + retry::backoff_ms(attempts);
+    let now = time::rfc3339(platform::now());
+    let generated = failure.generated.as_ref().map(|(c, s)| (c.as_str(), *s));
+    draft_store::record_failure(
+        db,
+        &job.id,
+        &failure.problem,
+        retry_at,
+        give_up,
+        generated,
+        &now,
+    )
+    .await?;
+    let next = if give_up { "gave up" } else { "retried later" };
+    Ok(format!("{} ({next})", failure.problem))
+}
+
+/// `POST /api/v1/tickets/{id}/draft/regenerate`: retires the ticket's current drafts (deleted from Gmail), then
+/// generates a fresh draft of the newest customer e-mail now and stores it as a Gmail draft (never sends it,
+/// also in `auto` mode). Outer error: storage failed. Inner error: why there is no new draft (the job stays
+/// queued for the poll's retries when the failure is transient).
+pub async fn regenerate(
+    db: &Db,
+    http: &Http,
+    gmail: &Gmail<'_>,
+    cfg: &Config,
+    mb: &MailboxRow,
+    tenant: &str,
+    ticket_id: &str,
+) -> AppResult<Result<String, String>> {
+    retire_gmail_drafts(db, gmail, tenant, ticket_id, true).await?;
+    let now = time::rfc3339(platform::now());
+    let claim = platform::now_ms() + draft_store::CLAIM_MS;
+    let Some(id) =
+        draft_store::reopen_newest(db, tenant, ticket_id, &platform::uuid()?, claim, &now).await?
+    else {
+        return Ok(Err(
+            "this ticket has no customer e-mail to draft a reply to".into(),
+        ));
+    };
+    let Some(job) = draft_store::load(db, std::slice::from_ref(&id))
+        .await?
+        .into_iter()
+        .next()
+    else {
+        return Ok(Err("the draft job could not be loaded".into()));
+    };
+    match deliver(db, http, gmail, cfg, mb, &job, false).await? {
+        Ok(()) => Ok(Ok(id)),
+        Err(failure) => Ok(Err(record(db, &job, failure).await?)),
+    }
 }
 
 /// Supersedes the ticket's drafts already in Gmail (and, with `all_open`, those still being generated) and
@@ -117,6 +159,7 @@ async fn deliver(
     cfg: &Config,
     mb: &MailboxRow,
     job: &draft_store::Job,
+    send: bool,
 ) -> AppResult<Result<(), Failure>> {
     let answered = &job.answered;
     let Some(to) = answered.reply_to.clone().or(answered.from_email.clone()) else {
@@ -180,7 +223,7 @@ async fn deliver(
         fallback_subject: &job.ticket_subject,
     };
     let now = time::rfc3339(platform::now());
-    if cfg.ai_mode == AiMode::Auto {
+    if send {
         let sent = reply::send(
             db,
             gmail,

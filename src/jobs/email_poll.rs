@@ -88,6 +88,18 @@ pub async fn run(env: &worker::Env, tenant: Option<&str>) -> PollReport {
             if let Err(e) = poll_mailbox(&db, &http, &cfg, &mut report).await {
                 report.errors.push(e.to_string());
             }
+            let changes = report.tickets_created + report.messages_appended + report.drafts_created;
+            if changes > 0 {
+                // One frame for the whole run: the dashboards reload their lists.
+                let event = if report.tickets_created > 0 {
+                    "created"
+                } else {
+                    "message"
+                };
+                let frame = serde_json::json!({"type": "ticket", "event": event, "ticket_id": null,
+                    "ticket_number": null, "count": changes});
+                crate::rooms::hub::publish(env, DEFAULT_TENANT, &frame).await;
+            }
         }
     }
     report.usage = Usage {

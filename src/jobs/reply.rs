@@ -6,8 +6,11 @@
 use crate::config::Config;
 use crate::domain::draft::{reply_references, Reply};
 use crate::domain::time;
+use crate::error::AppError;
 use crate::error::AppResult;
 use crate::integrations::gmail::{Gmail, GmailError};
+use crate::integrations::http::Http;
+use crate::jobs::mailbox;
 use crate::platform;
 use crate::storage::mail::{self, AnsweredEmail};
 use crate::storage::{mailboxes::MailboxRow, tickets, Db};
@@ -147,4 +150,63 @@ pub async fn send(
         },
         stmts,
     )))
+}
+
+/// What replying to a ticket by e-mail needs: the customer e-mail answered, the address, the mailbox and a
+/// Gmail access token. Errors: 409 when the ticket has no customer e-mail or mailbox; 502 when the OAuth token
+/// cannot be refreshed.
+pub struct Outbox {
+    /// Outbound HTTP with the configured timeout.
+    pub http: Http,
+    /// The mailbox the customer wrote to.
+    pub mb: MailboxRow,
+    /// Gmail access token.
+    pub token: String,
+    /// The customer's newest e-mail.
+    pub answered: AnsweredEmail,
+    /// Where the reply goes (`Reply-To`, else `From`, else the ticket's customer e-mail).
+    pub to: String,
+}
+
+impl Outbox {
+    /// The outbox of a ticket of the tenant.
+    pub async fn for_ticket(
+        db: &Db,
+        cfg: &Config,
+        tenant: &str,
+        ticket: &tickets::Ticket,
+    ) -> AppResult<Outbox> {
+        let answered = mail::latest_customer_email(db, tenant, &ticket.ticket_id)
+            .await?
+            .ok_or_else(|| {
+                AppError::Conflict("this ticket has no customer e-mail to reply to".into())
+            })?;
+        let to = ticket
+            .customer_email
+            .clone()
+            .or(answered.reply_to.clone())
+            .or(answered.from_email.clone())
+            .ok_or_else(|| AppError::Conflict("the customer has no e-mail address".into()))?;
+        let mb_id = answered
+            .mailbox_id
+            .clone()
+            .ok_or_else(|| AppError::Conflict("the customer's e-mail has no mailbox".into()))?;
+        let mb = crate::storage::mailboxes::by_id(db, tenant, &mb_id)
+            .await?
+            .ok_or_else(|| AppError::Conflict("the ticket's mailbox is gone".into()))?;
+        let http = Http::with_timeout(cfg.http_timeout_ms);
+        let token = mailbox::access_token(db, &http, cfg, &mb).await?;
+        Ok(Outbox {
+            http,
+            mb,
+            token,
+            answered,
+            to,
+        })
+    }
+
+    /// A Gmail client for the mailbox.
+    pub fn gmail<'a>(&'a self, cfg: &'a Config) -> Gmail<'a> {
+        Gmail::new(&self.http, &cfg.gmail_api_base, &self.token)
+    }
 }

@@ -17,7 +17,7 @@ pub fn router() -> Router<AppState> {
 #[worker::send]
 async fn email_poll_now(
     State(state): State<AppState>,
-    Staff(me): Staff,
+    me: Staff,
 ) -> AppResult<Json<email_poll::PollReport>> {
     if !me.role.is_admin() {
         return Err(AppError::Forbidden(

@@ -4,8 +4,14 @@
 
 pub mod admin;
 pub mod auth;
+pub mod canned;
 pub mod extract;
 pub mod health;
+pub mod live;
+pub mod replies;
+pub mod reports;
+pub mod staff;
+pub mod tenants;
 pub mod tickets;
 
 use crate::error::AppError;
@@ -26,6 +32,12 @@ pub fn router(env: worker::Env) -> Router {
         .merge(health::router())
         .merge(auth::router())
         .merge(tickets::router())
+        .merge(replies::router())
+        .merge(staff::router())
+        .merge(tenants::router())
+        .merge(canned::router())
+        .merge(reports::router())
+        .merge(live::router())
         .merge(admin::router())
         .fallback(|| async { AppError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async {

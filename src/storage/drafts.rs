@@ -80,6 +80,15 @@ pub async fn claim_due(db: &Db, tenant: &str, now_ms: i64, limit: usize) -> AppR
     if claimed.is_empty() {
         return Ok(Vec::new());
     }
+    let ids: Vec<String> = claimed.into_iter().map(|c| c.id).collect();
+    load(db, &ids).await
+}
+
+/// Loads draft jobs by id (oldest first); jobs whose message has no e-mail are left out.
+pub async fn load(db: &Db, ids: &[String]) -> AppResult<Vec<Job>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
     let sql = format!(
         "SELECT d.id, d.tenant_id, d.ticket_id, d.status, d.content, d.source, d.attempts,
                 t.ticket_number, t.subject AS ticket_subject, t.category, t.customer_name,
@@ -88,10 +97,78 @@ pub async fn claim_due(db: &Db, tenant: &str, now_ms: i64, limit: usize) -> AppR
                 {ANSWERED_COLUMNS}
          FROM drafts d JOIN tickets t ON t.ticket_id = d.ticket_id JOIN emails e ON e.message_id = d.message_id
          WHERE d.id IN ({}) ORDER BY d.created_at, d.rowid",
-        placeholders(claimed.len())
+        placeholders(ids.len())
     );
-    db.all(&sql, claimed.into_iter().map(|c| Val::from(c.id)).collect())
-        .await
+    db.all(&sql, ids.iter().map(Val::from).collect()).await
+}
+
+/// Re-opens the draft job of the ticket's newest customer e-mail for a fresh generation (`pending`, no text,
+/// no attempts), creating the job when that message has none, and claims it until `claimed_until_ms`.
+/// Returns the job id; `None` when the ticket has no customer e-mail.
+pub async fn reopen_newest(
+    db: &Db,
+    tenant: &str,
+    ticket_id: &str,
+    new_id: &str,
+    claimed_until_ms: i64,
+    now: &str,
+) -> AppResult<Option<String>> {
+    #[derive(Deserialize)]
+    struct Id {
+        id: String,
+    }
+    let row: Option<Id> = db
+        .first(
+            "INSERT INTO drafts (id, tenant_id, ticket_id, message_id, status, claimed_until, created_at, updated_at)
+             SELECT ?, m.tenant_id, m.ticket_id, m.id, 'pending', ?, ?, ?
+               FROM ticket_messages m JOIN emails e ON e.message_id = m.id
+              WHERE m.tenant_id = ? AND m.ticket_id = ? AND m.sender_type = 'customer' AND m.internal = 0
+              ORDER BY m.created_at DESC, m.rowid DESC LIMIT 1
+             ON CONFLICT (message_id) DO UPDATE SET status = 'pending', content = NULL, source = NULL,
+               gmail_draft_id = NULL, gmail_message_id = NULL, attempts = 0, next_attempt_at = 0, last_error = NULL,
+               claimed_until = excluded.claimed_until, updated_at = excluded.updated_at
+             RETURNING id",
+            params![new_id, claimed_until_ms, now, now, tenant, ticket_id],
+        )
+        .await?;
+    Ok(row.map(|r| r.id))
+}
+
+/// Records that an agent sent (an edit of) this draft: `sent`, with the edit distance and lengths.
+pub fn record_agent_send(
+    db: &Db,
+    tenant: &str,
+    id: &str,
+    edit_distance: i64,
+    sent_length: i64,
+    staff_id: &str,
+    now: &str,
+) -> AppResult<D1PreparedStatement> {
+    db.stmt(
+        "UPDATE drafts SET status = 'sent', edit_distance = ?, sent_content_length = ?, sent_by = ?, sent_at = ?,
+           claimed_until = 0, updated_at = ? WHERE id = ? AND tenant_id = ?",
+        params![edit_distance, sent_length, staff_id, now, now, id, tenant],
+    )
+}
+
+/// A draft's text by id, within the ticket: what an agent's reply is compared with.
+pub async fn content_of(
+    db: &Db,
+    tenant: &str,
+    ticket_id: &str,
+    id: &str,
+) -> AppResult<Option<String>> {
+    #[derive(Deserialize)]
+    struct C {
+        content: Option<String>,
+    }
+    let c: Option<C> = db
+        .first(
+            "SELECT content FROM drafts WHERE id = ? AND tenant_id = ? AND ticket_id = ?",
+            params![id, tenant, ticket_id],
+        )
+        .await?;
+    Ok(c.and_then(|c| c.content))
 }
 
 /// How long a run owns a draft job it claimed, in ms (longer than any LLM or Gmail call of one run).
@@ -220,11 +297,12 @@ pub struct Draft {
     pub updated_at: String,
 }
 
-/// The ticket's newest draft that is not superseded, if any.
+/// The ticket's newest draft still to be reviewed (`pending`, `generated`, `created` or `failed`), if any.
 pub async fn latest(db: &Db, tenant: &str, ticket_id: &str) -> AppResult<Option<Draft>> {
     db.first(
         "SELECT id, message_id, status, source, content, gmail_draft_id, attempts, last_error, created_at, updated_at
-         FROM drafts WHERE tenant_id = ? AND ticket_id = ? AND status != 'superseded'
+         FROM drafts WHERE tenant_id = ? AND ticket_id = ? AND status IN ('pending', 'generated', 'created', 'failed')
+           AND sent_by IS NULL
          ORDER BY created_at DESC, rowid DESC LIMIT 1",
         params![tenant, ticket_id],
     )

@@ -3,9 +3,11 @@
 //!
 //! D1 client API: <https://developers.cloudflare.com/d1/worker-api/>.
 
+pub mod canned;
 pub mod drafts;
 pub mod mail;
 pub mod mailboxes;
+pub mod reports;
 pub mod staff;
 pub mod tickets;
 

@@ -10,6 +10,7 @@
  *   await h.dispose();
  */
 import { Miniflare } from 'miniflare';
+import { Agent, fetch } from 'undici';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,16 +28,31 @@ export function emlFiles(dir) {
   return readdirSync(dir).filter((f) => f.endsWith('.eml')).sort().map((f) => join(dir, f));
 }
 
-/** The SQL statements of every migration, in order (comments stripped, split on `;` at line ends). */
+/**
+ * The SQL statements of every migration, in order: comments stripped, split on `;` at line ends, except inside
+ * a `CREATE TRIGGER … BEGIN … END;` body, which stays one statement.
+ */
 export function migrationStatements() {
   const dir = join(ROOT, 'migrations');
-  return readdirSync(dir).filter((f) => f.endsWith('.sql')).sort().flatMap((f) =>
-    readFileSync(join(dir, f), 'utf8')
+  return readdirSync(dir).filter((f) => f.endsWith('.sql')).sort().flatMap((f) => {
+    const parts = readFileSync(join(dir, f), 'utf8')
       .split('\n').map((l) => l.replace(/--.*$/, '')).join('\n')
-      .split(/;\s*(?:\n|$)/).map((s) => s.trim()).filter(Boolean));
+      .split(/;\s*(?:\n|$)/).map((s) => s.trim()).filter(Boolean);
+    const out = [];
+    for (const part of parts) {
+      const open = out.length && /^CREATE TRIGGER/i.test(out[out.length - 1]) && !/\bEND$/i.test(out[out.length - 1]);
+      if (open) out[out.length - 1] += `;\n${part}`;
+      else out.push(part);
+    }
+    return out.map((s) => (/^CREATE TRIGGER/i.test(s) ? `${s};` : s).replace(/;;$/, ';'));
+  });
 }
 
-export async function startEdgedesk({ vars = {}, eml = [], fakes: givenFakes } = {}) {
+/**
+ * `loginLimits` sets the login rate limits per account and per IP (per 60 s); the defaults are high so that
+ * suites logging in often are not limited; the rate-limit test starts an instance with small ones.
+ */
+export async function startEdgedesk({ vars = {}, eml = [], fakes: givenFakes, loginLimits = { account: 1000, ip: 1000 } } = {}) {
   const fakes = givenFakes ?? await startFakes({ mailboxAddress: MAILBOX, emlFiles: eml });
   const bindings = {
     GMAIL_API_BASE: fakes.url,
@@ -66,22 +82,36 @@ export async function startEdgedesk({ vars = {}, eml = [], fakes: givenFakes } =
     d1Databases: { DB: `edgedesk-test-${process.pid}-${Date.now()}` },
     bindings,
     assets: {
-      directory: join(ROOT, 'dashboard'),
+      directory: join(ROOT, 'dashboard', 'dist'),
       routerConfig: { has_user_worker: true, invoke_user_worker_ahead_of_assets: false, static_routing: { user_worker: ['/api/*'] } },
+      assetConfig: { not_found_handling: 'single-page-application' },
     },
+    ratelimits: {
+      LOGIN_ACCOUNT_LIMITER: { simple: { limit: loginLimits.account, period: 60 } },
+      LOGIN_IP_LIMITER: { simple: { limit: loginLimits.ip, period: 60 } },
+    },
+    durableObjects: { HUB: { className: 'TenantHub', useSQLite: true } },
   });
   const url = (await mf.ready).toString().replace(/\/$/, '');
   const db = await mf.getD1Database('DB');
   await db.batch(migrationStatements().map((s) => db.prepare(s)));
 
+  // A fresh connection per request: workerd may close a kept-alive connection after answering a request whose
+  // body it did not read (e.g. a 403 before the JSON body), and undici would then fail the next request on it.
+  const dispatcher = new Agent({ keepAliveTimeout: 1, keepAliveMaxTimeout: 1 });
   const api = async (method, path, { token, body, headers = {} } = {}) => {
-    const init = { method, headers: { ...headers } };
+    const init = { method, headers: { ...headers }, dispatcher };
     if (token) init.headers.authorization = `Bearer ${token}`;
     if (body !== undefined) {
       init.headers['content-type'] ??= 'application/json';
       init.body = typeof body === 'string' ? body : JSON.stringify(body);
     }
-    const res = await fetch(url + path, init);
+    let res;
+    try {
+      res = await fetch(url + path, init);
+    } catch (error) {
+      throw new Error(`${method} ${path}: ${error.cause?.code ?? error.cause?.message ?? error.message}`, { cause: error });
+    }
     const text = await res.text();
     let json;
     try { json = text ? JSON.parse(text) : undefined; } catch { json = undefined; }

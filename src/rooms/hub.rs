@@ -1,0 +1,155 @@
+//! `TenantHub`: one Durable Object per tenant (binding `HUB`, named by the tenant id) that keeps the tenant's
+//! dashboards' WebSockets and relays the live protocol of [`crate::domain::live`].
+//!
+//! It uses the WebSocket Hibernation API
+//! (<https://developers.cloudflare.com/durable-objects/best-practices/websockets/#websocket-hibernation-api>):
+//! sockets are accepted with `acceptWebSocket` and each carries its [`Peer`] as a serialized attachment, so an
+//! idle hub is evicted from memory and costs nothing, and wakes up with every peer known.
+//!
+//! Internal routes (reached only through the worker, which authenticates first):
+//! - `GET /connect` with `Upgrade: websocket`, `X-Staff-Id`, `X-Staff-Name` → 101 with the socket.
+//! - `POST /publish` with a JSON frame → sent to every socket; 204.
+
+use crate::domain::live::{presence, ClientMessage, Peer};
+use worker::{
+    durable_object, DurableObject, Env, Request, Response, Result, State, WebSocket,
+    WebSocketIncomingMessage, WebSocketPair,
+};
+
+/// The per-tenant live hub.
+#[durable_object]
+pub struct TenantHub {
+    state: State,
+}
+
+impl TenantHub {
+    fn peers(&self) -> Vec<(WebSocket, Peer)> {
+        self.state
+            .get_websockets()
+            .into_iter()
+            .filter_map(|ws| {
+                let peer = ws.deserialize_attachment::<Peer>().ok().flatten()?;
+                Some((ws, peer))
+            })
+            .collect()
+    }
+
+    fn broadcast(&self, frame: &str) {
+        for ws in self.state.get_websockets() {
+            // A socket that is closing may refuse; the others still get the frame.
+            let _ = ws.send_with_str(frame);
+        }
+    }
+
+    fn announce(&self, ticket_id: &str) {
+        let peers: Vec<Peer> = self.peers().into_iter().map(|(_, p)| p).collect();
+        self.broadcast(&presence(&peers, ticket_id).to_string());
+    }
+
+    /// The socket leaves: it stops viewing, and the others learn it.
+    fn leave(&self, ws: &WebSocket) -> Result<()> {
+        if let Some(mut peer) = ws.deserialize_attachment::<Peer>()? {
+            if let Some(ticket) = peer.viewing.take() {
+                ws.serialize_attachment(&peer)?;
+                self.announce(&ticket);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl DurableObject for TenantHub {
+    fn new(state: State, _env: Env) -> Self {
+        Self { state }
+    }
+
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        let path = req.path();
+        match path.as_str() {
+            "/connect" => {
+                let header = |n: &str| req.headers().get(n).ok().flatten().unwrap_or_default();
+                let peer = Peer {
+                    staff_id: header("x-staff-id"),
+                    name: header("x-staff-name"),
+                    viewing: None,
+                };
+                if peer.staff_id.is_empty() || !header("upgrade").eq_ignore_ascii_case("websocket")
+                {
+                    return Response::error("expected an authenticated WebSocket upgrade", 400);
+                }
+                let pair = WebSocketPair::new()?;
+                self.state
+                    .accept_websocket_with_tags(&pair.server, &[peer.staff_id.as_str()]);
+                pair.server.serialize_attachment(&peer)?;
+                Response::from_websocket(pair.client)
+            }
+            "/publish" => {
+                let mut req = req;
+                let frame = req.text().await?;
+                self.broadcast(&frame);
+                Ok(Response::empty()?.with_status(204))
+            }
+            _ => Response::error("not found", 404),
+        }
+    }
+
+    async fn websocket_message(
+        &self,
+        ws: WebSocket,
+        message: WebSocketIncomingMessage,
+    ) -> Result<()> {
+        let WebSocketIncomingMessage::String(text) = message else {
+            return Ok(());
+        };
+        let Some(ClientMessage::Viewing { ticket_id }) = ClientMessage::parse(&text) else {
+            return Ok(());
+        };
+        let Some(mut peer) = ws.deserialize_attachment::<Peer>()? else {
+            return Ok(());
+        };
+        let before = std::mem::replace(&mut peer.viewing, ticket_id.clone());
+        ws.serialize_attachment(&peer)?;
+        if let Some(old) = before.filter(|old| Some(old) != ticket_id.as_ref()) {
+            self.announce(&old);
+        }
+        if let Some(new) = &ticket_id {
+            self.announce(new);
+        }
+        Ok(())
+    }
+
+    async fn websocket_close(
+        &self,
+        ws: WebSocket,
+        _code: usize,
+        _reason: String,
+        _was_clean: bool,
+    ) -> Result<()> {
+        self.leave(&ws)
+    }
+
+    async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> Result<()> {
+        self.leave(&ws)
+    }
+}
+
+/// Sends a frame to every dashboard of the tenant (one subrequest to the tenant's hub). Best effort: a failure
+/// is logged and the caller's work stands (dashboards also refresh on reconnect).
+pub async fn publish(env: &Env, tenant: &str, frame: &serde_json::Value) {
+    let result: Result<()> = async {
+        let stub = env
+            .durable_object("HUB")?
+            .id_from_name(tenant)?
+            .get_stub()?;
+        let mut init = worker::RequestInit::new();
+        init.with_method(worker::Method::Post)
+            .with_body(Some(frame.to_string().into()));
+        let req = Request::new_with_init("https://hub/publish", &init)?;
+        stub.fetch_with_request(req).await?;
+        Ok(())
+    }
+    .await;
+    if let Err(e) = result {
+        worker::console_warn!("live update for tenant {tenant} not delivered: {e}");
+    }
+}

@@ -1,0 +1,64 @@
+//! `GET /api/v1/live` (WebSocket): the dashboard's live channel, protocol in [`crate::domain::live`].
+//!
+//! The caller is authenticated before the upgrade (session cookie, or `?token=<jwt>` for scripts and tests)
+//! and, when the browser sends an `Origin`, it must be the worker's own or in `ALLOWED_ORIGINS` (cross-site
+//! WebSocket hijacking defence); otherwise 401/403 and no upgrade. The socket is then handed to the tenant's
+//! `TenantHub` Durable Object ([`crate::rooms::hub`]).
+
+use super::extract::{authenticate, check_origin, context, session_cookie};
+use super::AppState;
+use crate::error::{AppError, AppResult};
+use axum::extract::{Request, State};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+
+/// The live route.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/live", get(live))
+}
+
+#[worker::send]
+async fn live(State(state): State<AppState>, req: Request) -> AppResult<Response> {
+    let (cfg, db) = context(&state)?;
+    let (parts, _) = req.into_parts();
+    let upgrade = parts
+        .headers
+        .get("upgrade")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if !upgrade {
+        return Err(AppError::BadRequest(
+            "this endpoint needs a WebSocket upgrade (Upgrade: websocket)".into(),
+        ));
+    }
+    if parts.headers.contains_key("origin") {
+        check_origin(&cfg, &parts.uri, &parts.headers)?;
+    }
+    let query_token = parts.uri.query().and_then(|q| {
+        serde_urlencoded::from_str::<Vec<(String, String)>>(q)
+            .ok()?
+            .into_iter()
+            .find(|(k, _)| k == "token")
+            .map(|(_, v)| v)
+    });
+    let token = session_cookie(&parts.headers)
+        .or(query_token)
+        .ok_or_else(|| AppError::Unauthorized("sign in first".into()))?;
+    let me = authenticate(&db, &cfg, &token).await?;
+
+    let headers = worker::Headers::new();
+    headers.set("upgrade", "websocket")?;
+    headers.set("x-staff-id", &me.id)?;
+    headers.set("x-staff-name", &me.name)?;
+    let mut init = worker::RequestInit::new();
+    init.with_headers(headers);
+    let hub_req = worker::Request::new_with_init("https://hub/connect", &init)?;
+    let stub = state
+        .env
+        .durable_object("HUB")?
+        .id_from_name(&me.tenant)?
+        .get_stub()?;
+    let res = stub.fetch_with_request(hub_req).await?;
+    Ok(res.into())
+}

@@ -1,0 +1,305 @@
+//! Writing on a ticket (authenticated; the ticket rules of [`super::tickets::find_visible`] apply):
+//! - `POST /api/v1/tickets/{id}/reply {"content","draft_id"?,"status"?}` → 201 `{"message","ticket"}`: sends
+//!   through Gmail in the ticket's thread (`In-Reply-To`/`References` of the customer's newest mail), records
+//!   the agent message and `first_response_at`. With `draft_id`, the Levenshtein distance between that AI
+//!   draft and the sent text is stored on the draft and in a `draft_sent` event. `status` is applied after.
+//! - `POST /api/v1/tickets/{id}/notes {"content"}` → 201 `{"message"}`: an internal note (never e-mailed, never
+//!   in an LLM prompt).
+//! - `POST /api/v1/tickets/{id}/draft/regenerate` → `{"draft"}`; `DELETE /api/v1/tickets/{id}/draft` → 204.
+//!
+//! Gmail failures answer 502 and record nothing (the reply can be sent again).
+
+use super::extract::{context, ApiJson, Staff};
+use super::tickets::{announce, event, find_visible};
+use super::AppState;
+use crate::domain::draft::edit_distance;
+use crate::domain::ticket::Status;
+use crate::domain::time;
+use crate::error::{AppError, AppResult};
+use crate::jobs::drafts as draft_job;
+use crate::jobs::reply::{self, Outbox, ReplyTo};
+use crate::platform;
+use crate::storage::{drafts, tickets};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
+
+/// Largest reply or note, in characters.
+pub const MAX_CONTENT_CHARS: usize = 50_000;
+
+/// Reply, note and draft routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/tickets/{id}/reply", post(reply))
+        .route("/api/v1/tickets/{id}/notes", post(note))
+        .route("/api/v1/tickets/{id}/draft/regenerate", post(regenerate))
+        .route("/api/v1/tickets/{id}/draft", axum::routing::delete(discard))
+}
+
+fn content(text: &str) -> AppResult<&str> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Err(AppError::Validation("content must not be empty".into()));
+    }
+    if t.chars().count() > MAX_CONTENT_CHARS {
+        return Err(AppError::Validation(format!(
+            "content: at most {MAX_CONTENT_CHARS} characters"
+        )));
+    }
+    Ok(t)
+}
+
+/// Body of `POST /api/v1/tickets/{id}/reply`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyBody {
+    /// The plain-text reply; trimmed, 1–50 000 characters (422).
+    pub content: String,
+    /// The AI draft the text started from, if any (its edit distance is recorded).
+    pub draft_id: Option<String>,
+    /// Status to set after sending (`open|pending|resolved|closed`); default unchanged.
+    pub status: Option<String>,
+}
+
+#[worker::send]
+async fn reply(
+    State(state): State<AppState>,
+    me: Staff,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ReplyBody>,
+) -> AppResult<(StatusCode, Json<serde_json::Value>)> {
+    let text = content(&body.content)?;
+    let status = body.status.map(|s| s.parse::<Status>()).transpose()?;
+    let (cfg, db) = context(&state)?;
+    let ticket = find_visible(&db, &me, &id).await?;
+    let draft_text = match &body.draft_id {
+        Some(d) => Some(
+            drafts::content_of(&db, &me.tenant, &ticket.ticket_id, d)
+                .await?
+                .ok_or_else(|| {
+                    AppError::Validation(format!("draft_id: {d} is not a draft of this ticket"))
+                })?,
+        ),
+        None => None,
+    };
+    let outbox = Outbox::for_ticket(&db, &cfg, &me.tenant, &ticket).await?;
+    let gmail = outbox.gmail(&cfg);
+    let to_customer = ReplyTo {
+        answered: &outbox.answered,
+        to: &outbox.to,
+        to_name: ticket.customer_name.as_deref(),
+        fallback_subject: &ticket.subject,
+    };
+    let (sent, mut stmts) = reply::send(
+        &db,
+        &gmail,
+        &cfg,
+        &outbox.mb,
+        &me.tenant,
+        &ticket.ticket_id,
+        &to_customer,
+        text,
+        Some(&me.id),
+    )
+    .await?
+    .map_err(|e| AppError::Upstream(format!("sending through Gmail failed: {e}")))?;
+    let now = sent.sent_at.clone();
+    stmts.push(event(
+        &db,
+        &me,
+        &ticket.ticket_id,
+        "reply",
+        serde_json::json!({"message_id": sent.message_id}),
+        &now,
+    )?);
+    if let Some(s) = status.filter(|s| s.as_str() != ticket.status) {
+        let patch = tickets::Patch {
+            status: Some(s.to_string()),
+            resolved_at: Some((s == Status::Resolved).then(|| now.clone())),
+            ..tickets::Patch::default()
+        };
+        stmts.push(tickets::patch(
+            &db,
+            &me.tenant,
+            &ticket.ticket_id,
+            &patch,
+            &now,
+        )?);
+        stmts.push(event(
+            &db,
+            &me,
+            &ticket.ticket_id,
+            "status",
+            serde_json::json!({"from": ticket.status, "to": s.as_str()}),
+            &now,
+        )?);
+    }
+    db.batch(stmts).await?;
+    // The ticket's AI drafts are moot now: superseded, and deleted from Gmail so nobody sends a second reply.
+    draft_job::retire_gmail_drafts(&db, &gmail, &me.tenant, &ticket.ticket_id, true).await?;
+    if let (Some(draft_id), Some(draft)) = (&body.draft_id, &draft_text) {
+        let distance = edit_distance(draft, text) as i64;
+        let sent_len = text.chars().count() as i64;
+        db.batch(vec![
+            drafts::record_agent_send(&db, &me.tenant, draft_id, distance, sent_len, &me.id, &now)?,
+            event(
+                &db,
+                &me,
+                &ticket.ticket_id,
+                "draft_sent",
+                serde_json::json!({
+                    "draft_id": draft_id, "edit_distance": distance,
+                    "draft_length": draft.trim().chars().count(), "reply_length": sent_len,
+                }),
+                &now,
+            )?,
+        ])
+        .await?;
+    }
+    let fresh = tickets::get(&db, &me.tenant, &ticket.ticket_id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("the ticket vanished".into()))?;
+    announce(&state, &me.tenant, "message", &fresh).await;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({"message": {
+            "id": sent.message_id, "sender_type": "agent", "sender_id": me.id, "sender_name": cfg.support_name,
+            "sender_email": outbox.mb.address, "content": text, "created_at": sent.sent_at,
+            "gmail_message_id": sent.gmail_message_id, "gmail_thread_id": sent.gmail_thread_id,
+            "message_id_header": sent.rfc_message_id, "attachments": [],
+        }, "ticket": fresh})),
+    ))
+}
+
+/// Body of `POST /api/v1/tickets/{id}/notes`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoteBody {
+    /// The note; trimmed, 1–50 000 characters.
+    pub content: String,
+}
+
+#[worker::send]
+async fn note(
+    State(state): State<AppState>,
+    me: Staff,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<NoteBody>,
+) -> AppResult<(StatusCode, Json<serde_json::Value>)> {
+    let text = content(&body.content)?;
+    let (_, db) = context(&state)?;
+    let ticket = find_visible(&db, &me, &id).await?;
+    let now = time::rfc3339(platform::now());
+    let message_id = platform::uuid()?;
+    db.batch(vec![
+        tickets::insert_message(
+            &db,
+            &tickets::NewMessage {
+                id: &message_id,
+                tenant: &me.tenant,
+                ticket_id: &ticket.ticket_id,
+                sender_type: "agent",
+                sender_id: Some(&me.id),
+                sender_name: Some(&me.name),
+                content: text,
+                internal: true,
+                now: &now,
+            },
+        )?,
+        tickets::touch(&db, &ticket.ticket_id, &now)?,
+        event(
+            &db,
+            &me,
+            &ticket.ticket_id,
+            "note",
+            serde_json::json!({"message_id": message_id}),
+            &now,
+        )?,
+    ])
+    .await?;
+    announce(&state, &me.tenant, "message", &ticket).await;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({"message": {
+            "id": message_id, "sender_type": "note", "sender_id": me.id, "sender_name": me.name,
+            "content": text, "created_at": now, "attachments": [],
+        }})),
+    ))
+}
+
+#[worker::send]
+async fn regenerate(
+    State(state): State<AppState>,
+    me: Staff,
+    Path(id): Path<String>,
+) -> AppResult<Json<serde_json::Value>> {
+    let (cfg, db) = context(&state)?;
+    let ticket = find_visible(&db, &me, &id).await?;
+    let outbox = Outbox::for_ticket(&db, &cfg, &me.tenant, &ticket).await?;
+    let gmail = outbox.gmail(&cfg);
+    draft_job::regenerate(
+        &db,
+        &outbox.http,
+        &gmail,
+        &cfg,
+        &outbox.mb,
+        &me.tenant,
+        &ticket.ticket_id,
+    )
+    .await?
+    .map_err(|why| AppError::Upstream(format!("the draft could not be generated: {why}")))?;
+    let now = time::rfc3339(platform::now());
+    db.batch(vec![event(
+        &db,
+        &me,
+        &ticket.ticket_id,
+        "draft_regenerated",
+        serde_json::json!({}),
+        &now,
+    )?])
+    .await?;
+    let draft = drafts::latest(&db, &me.tenant, &ticket.ticket_id).await?;
+    announce(&state, &me.tenant, "updated", &ticket).await;
+    Ok(Json(serde_json::json!({"draft": draft})))
+}
+
+#[worker::send]
+async fn discard(
+    State(state): State<AppState>,
+    me: Staff,
+    Path(id): Path<String>,
+) -> AppResult<StatusCode> {
+    let (cfg, db) = context(&state)?;
+    let ticket = find_visible(&db, &me, &id).await?;
+    if drafts::latest(&db, &me.tenant, &ticket.ticket_id)
+        .await?
+        .is_none()
+    {
+        return Err(AppError::NotFound(
+            "this ticket has no draft to discard".into(),
+        ));
+    }
+    let outbox = Outbox::for_ticket(&db, &cfg, &me.tenant, &ticket).await?;
+    draft_job::retire_gmail_drafts(
+        &db,
+        &outbox.gmail(&cfg),
+        &me.tenant,
+        &ticket.ticket_id,
+        true,
+    )
+    .await?;
+    let now = time::rfc3339(platform::now());
+    db.batch(vec![event(
+        &db,
+        &me,
+        &ticket.ticket_id,
+        "draft_discarded",
+        serde_json::json!({}),
+        &now,
+    )?])
+    .await?;
+    announce(&state, &me.tenant, "updated", &ticket).await;
+    Ok(StatusCode::NO_CONTENT)
+}
