@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Builds the worker and prints size and poll-cost figures (bench/poll.mjs).
+# Builds the worker and prints size and poll-cost figures (bench/poll.mjs) and inbox query times (bench/inbox.mjs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh >/dev/null
 source scripts/env.sh
 bash scripts/build.sh >/dev/null
 node bench/poll.mjs
+node bench/inbox.mjs

@@ -301,6 +301,10 @@ describe('ticket work: search, tags, bulk, merge, notes, drafts, reports, live',
   test('full-text search finds words in message bodies, with prefixes and accents folded', async () => {
     const byBody = await h.api('GET', '/api/v1/tickets?q=kastanien', { token });
     assert.deepEqual(ticketNumbers(byBody), ['TKT-000004']);
+    const across = await h.api('GET', '/api/v1/tickets?q=invoice%20kastanien', { token });
+    assert.deepEqual(ticketNumbers(across), ['TKT-000004'], 'one word in the subject, one in a message');
+    const invoice = await h.api('GET', '/api/v1/tickets?q=invoice', { token });
+    assert.deepEqual(ticketNumbers(invoice), ['TKT-000002', 'TKT-000004']);
     const hostile = await h.api('GET', `/api/v1/tickets?q=${encodeURIComponent('NEAR( "x OR -y:')}`, { token });
     assert.equal(hostile.status, 200, 'FTS syntax in the input is never interpreted');
     const byNumber = await h.api('GET', '/api/v1/tickets?q=tkt-000002', { token });

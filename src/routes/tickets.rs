@@ -13,7 +13,7 @@ use super::extract::{context, ApiJson, ApiQuery, Staff};
 use super::AppState;
 use crate::domain::access::{Actor, Assignment};
 use crate::domain::fields::Tag;
-use crate::domain::search::fts_query;
+use crate::domain::search::fts_terms;
 use crate::domain::ticket::{Category, Channel, Priority, Sort, Status, View, SLA_AT_RISK_HOURS};
 use crate::domain::{live, time};
 use crate::error::{AppError, AppResult};
@@ -125,7 +125,7 @@ impl ListQuery {
                 .map(|t| Tag::parse(&t))
                 .transpose()?
                 .map(|t| t.to_string()),
-            fts: q.as_deref().and_then(fts_query),
+            fts: q.as_deref().map(fts_terms).unwrap_or_default(),
             q,
             sort,
             after,

@@ -202,8 +202,8 @@ pub struct Filter {
     pub assignee: Option<AssigneeFilter>,
     /// One tag.
     pub tag: Option<String>,
-    /// FTS5 query ([`crate::domain::search::fts_query`]).
-    pub fts: Option<String>,
+    /// FTS5 expressions, all of which must match somewhere in the ticket ([`crate::domain::search::fts_terms`]).
+    pub fts: Vec<String>,
     /// The raw search text: an exact ticket number or customer e-mail also matches.
     pub q: Option<String>,
     /// Order.
@@ -308,14 +308,19 @@ pub async fn list(db: &Db, tenant: &str, f: &Filter) -> AppResult<Vec<Ticket>> {
         p.push(tag.into());
     }
     if let Some(q) = &f.q {
-        // Full text (FTS5, subject + customer + every message), or an exact ticket number or customer e-mail.
+        // Full text (FTS5, subject + customer + every message: each word somewhere in the ticket), or an exact
+        // ticket number or customer e-mail.
         sql.push_str(" AND (t.ticket_number = upper(?) OR t.customer_email = lower(?)");
         p.extend(params![q, q]);
-        if let Some(fts) = &f.fts {
-            sql.push_str(
-                " OR t.ticket_id IN (SELECT ticket_id FROM search_fts WHERE search_fts MATCH ? AND tenant_id = ?)",
-            );
-            p.extend(params![fts, tenant]);
+        if !f.fts.is_empty() {
+            let each = vec![
+                "t.ticket_id IN (SELECT ticket_id FROM search_fts WHERE search_fts MATCH ? AND tenant_id = ?)";
+                f.fts.len()
+            ];
+            sql.push_str(&format!(" OR ({})", each.join(" AND ")));
+            for term in &f.fts {
+                p.extend(params![term, tenant]);
+            }
         }
         sql.push(')');
     }
