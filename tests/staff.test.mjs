@@ -57,6 +57,7 @@ describe('roles, sessions and tenants', () => {
   after(() => h?.dispose());
 
   test('every role × route permission is enforced by the API', async () => {
+    const dummy = await hire(h, owner.token, { name: 'Dummy', role: 'agent' });
     const matrix = [
       // [method, path, body, expected status per role owner/admin/supervisor/team_lead/agent]
       ['GET', '/api/v1/staff', undefined, [200, 200, 200, 200, 200]],
@@ -69,7 +70,18 @@ describe('roles, sessions and tenants', () => {
       ['GET', '/api/v1/tickets/TKT-000003', undefined, [200, 200, 200, 200, 200]], // unassigned
       ['POST', '/api/v1/tickets/TKT-000002/notes', { content: 'checking' }, [201, 201, 201, 403, 403]],
       ['GET', '/api/v1/auth/me', undefined, [200, 200, 200, 200, 200]],
+      ['PATCH', '/api/v1/tickets/TKT-000002', { category: tickets['TKT-000002'].category }, [200, 200, 200, 403, 403]],
+      ['POST', '/api/v1/tickets/TKT-000001/merge', { source: 'TKT-000002' }, [409, 409, 409, 403, 403]],
+      ['DELETE', '/api/v1/tickets/TKT-000002/draft', undefined, [204, 404, 404, 403, 403]],
+      ['PATCH', `/api/v1/staff/${dummy.id}`, { name: 'Dummy' }, [200, 200, 403, 403, 403]],
+      ['POST', `/api/v1/staff/${dummy.id}/reset-password`, undefined, [200, 200, 403, 403, 403]],
+      ['POST', '/api/v1/tenants', { id: 'X', name: 'x', owner_email: 'x', owner_name: 'x' }, [422, 403, 403, 403, 403]],
+      ['DELETE', '/api/v1/canned-responses/no-such-id', undefined, [404, 404, 403, 403, 403]],
+      ['POST', '/api/v1/tickets/bulk', { ticket_ids: ['TKT-000002'], changes: { add_tags: ['seen'] } }, [200, 200, 200, 200, 200]],
     ];
+    // Bulk answers 200 to everyone, and denies per ticket what the role may not work.
+    const bulk = await h.api('POST', '/api/v1/tickets/bulk', { token: team.agent.token, body: { ticket_ids: ['TKT-000002'], changes: { add_tags: ['x'] } } });
+    assert.deepEqual(bulk.json.denied.map((d) => d.ticket_number), ['TKT-000002']);
     for (const [method, path, body, expected] of matrix) {
       for (const [i, role] of ROLES.entries()) {
         const r = await h.api(method, path, { token: team[role].token, body });
