@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds the worker (release, size-optimised) into build/worker/ with worker-build. Used by wrangler's
-# [build] command and by the test script.
+# Builds the dashboard (Vite → dashboard/dist/) and the worker (release, size-optimised, worker-build →
+# build/worker/). Used by wrangler's [build] command and by the test script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
+vite build dashboard --logLevel warn
 worker-build --release

@@ -1,0 +1,323 @@
+// Typed client of the Edgedesk HTTP API (docs/api.md). The dashboard authenticates with the HttpOnly session cookie
+// that POST /auth/login sets: every call is same-origin with `credentials: 'same-origin'`, and no token is ever
+// kept in JavaScript-readable storage.
+
+export type Role = 'owner' | 'admin' | 'supervisor' | 'team_lead' | 'agent';
+export type Status = 'open' | 'pending' | 'resolved' | 'closed';
+export type Priority = 'urgent' | 'high' | 'medium' | 'low';
+export type Category = 'order' | 'product' | 'billing' | 'technical' | 'other';
+export type Channel = 'email' | 'sms' | 'voice' | 'chat' | 'facebook' | 'instagram';
+export type SenderType = 'customer' | 'agent' | 'system' | 'note';
+export type View = 'mine' | 'unassigned' | 'open' | 'sla_at_risk' | 'sla_breached' | 'all';
+export type Sort = 'newest' | 'oldest' | 'updated' | 'priority' | 'sla';
+
+export const ROLES: Role[] = ['owner', 'admin', 'supervisor', 'team_lead', 'agent'];
+export const STATUSES: Status[] = ['open', 'pending', 'resolved', 'closed'];
+export const PRIORITIES: Priority[] = ['urgent', 'high', 'medium', 'low'];
+export const CATEGORIES: Category[] = ['order', 'product', 'billing', 'technical', 'other'];
+export const CHANNELS: Channel[] = ['email', 'sms', 'voice', 'chat', 'facebook', 'instagram'];
+export const SORTS: Sort[] = ['newest', 'oldest', 'updated', 'priority', 'sla'];
+
+/** True when `role` is at least `min` (owner > admin > supervisor > team_lead > agent). */
+export function atLeast(role: Role | undefined, min: Role): boolean {
+  if (!role) return false;
+  return ROLES.indexOf(role) <= ROLES.indexOf(min);
+}
+
+export interface Staff {
+  staff_id: string;
+  email: string;
+  name: string;
+  role: Role;
+  team: string | null;
+  status: 'active' | 'inactive';
+  tenant: string;
+  must_change_password: boolean;
+  created_at: string;
+}
+
+export interface Tenant {
+  id: string;
+  name: string;
+}
+
+export interface TenantRow extends Tenant {
+  created_at: string;
+  staff_count: number;
+}
+
+export interface Me {
+  staff: Staff;
+  tenant: Tenant;
+}
+
+export interface Ticket {
+  ticket_id: string;
+  ticket_number: string;
+  customer_email: string;
+  customer_name: string | null;
+  subject: string;
+  status: Status;
+  priority: Priority;
+  category: Category;
+  channel: Channel;
+  assigned_to: string | null;
+  assignee_name: string | null;
+  tags: string[];
+  sla_due_at: string | null;
+  first_response_at: string | null;
+  resolved_at: string | null;
+  merged_into: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface Attachment {
+  filename: string;
+  content_type: string;
+  size: number;
+}
+
+export interface Message {
+  id: string;
+  sender_type: SenderType;
+  sender_id: string | null;
+  sender_name: string | null;
+  sender_email: string | null;
+  content: string;
+  /** The e-mail's HTML as received: untrusted, only ever rendered through sanitize.ts. */
+  body_html: string | null;
+  created_at: string;
+  attachments: Attachment[];
+  auto_reason: string | null;
+  gmail_message_id: string | null;
+  gmail_thread_id: string | null;
+  message_id_header: string | null;
+  in_reply_to: string | null;
+  subject: string | null;
+}
+
+export interface Draft {
+  id: string;
+  status: string;
+  source: 'llm' | 'template';
+  content: string;
+  gmail_draft_id: string | null;
+  created_at: string;
+}
+
+export interface TicketEvent {
+  id: string;
+  actor_id: string | null;
+  actor_name: string | null;
+  kind: string;
+  detail: Record<string, unknown>;
+  created_at: string;
+}
+
+export interface TicketDetail {
+  ticket: Ticket;
+  messages: Message[];
+  draft: Draft | null;
+  customer_tickets: Ticket[];
+  events: TicketEvent[];
+}
+
+export interface TicketPage {
+  tickets: Ticket[];
+  next_cursor: string | null;
+}
+
+export interface TicketQuery {
+  view?: View;
+  status?: string;
+  priority?: string;
+  category?: string;
+  channel?: string;
+  /** A staff id, or `none` for unassigned. */
+  assignee?: string;
+  tag?: string;
+  q?: string;
+  sort?: Sort;
+  limit?: number;
+  cursor?: string;
+}
+
+export interface TicketPatch {
+  status?: Status;
+  priority?: Priority;
+  category?: Category;
+  assigned_to?: string | null;
+  tags?: string[];
+}
+
+export interface BulkChanges {
+  status?: Status;
+  priority?: Priority;
+  assigned_to?: string | null;
+  add_tags?: string[];
+  remove_tags?: string[];
+}
+
+export interface BulkResult {
+  changed: string[];
+  unchanged: string[];
+  denied: { ticket_id: string; reason: string }[];
+  summary: string;
+}
+
+export interface Canned {
+  id: string;
+  title: string;
+  shortcut: string;
+  body: string;
+  updated_at: string;
+}
+
+export interface CannedInput {
+  title: string;
+  shortcut: string;
+  body: string;
+}
+
+export interface Reports {
+  days: number;
+  from: string;
+  to: string;
+  created_per_day: { date: string; count: number }[];
+  first_response: { count: number; median_minutes: number | null; p90_minutes: number | null };
+  resolution: { count: number; median_hours: number | null; p90_hours: number | null };
+  open_by_status: Record<string, number>;
+  open_by_priority: Record<string, number>;
+  sla: { met: number; breached: number; at_risk: number };
+  agents: { staff_id: string; name: string; open: number; pending: number; replies: number }[];
+  ai_drafts: { sent: number; mean_edit_distance: number | null; unchanged: number };
+}
+
+export interface PollReport {
+  fetched: number;
+  tickets_created: number;
+  messages_appended: number;
+  skipped: number;
+  drafts_created: number;
+  errors: unknown[];
+  usage?: Record<string, number>;
+}
+
+export interface LoginResult {
+  token: string;
+  expires_in: number;
+  staff: Staff;
+}
+
+/** An API failure: the HTTP status plus the `{"error":{"code","message"}}` body (or a fallback). */
+export class ApiError extends Error {
+  constructor(public status: number, public code: string, message: string) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+/** Called on any 401 except from the login and password forms (the app then shows the login form). */
+let onUnauthorized: (() => void) | null = null;
+export function setUnauthorizedHandler(handler: (() => void) | null): void {
+  onUnauthorized = handler;
+}
+
+const BASE = '/api/v1';
+
+async function request<T>(method: string, path: string, body?: unknown, { quiet401 = false } = {}): Promise<T> {
+  const init: RequestInit = { method, credentials: 'same-origin', headers: { accept: 'application/json' } };
+  if (body !== undefined) {
+    (init.headers as Record<string, string>)['content-type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let res: Response;
+  try {
+    res = await fetch(BASE + path, init);
+  } catch {
+    throw new ApiError(0, 'network', 'The server cannot be reached. Check your connection and try again.');
+  }
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = text ? JSON.parse(text) : undefined;
+  } catch {
+    json = undefined;
+  }
+  if (!res.ok) {
+    const err = (json as { error?: { code?: string; message?: string } } | undefined)?.error;
+    const retry = res.headers.get('retry-after');
+    let message = err?.message ?? `Request failed (HTTP ${res.status}).`;
+    if (res.status === 429 && retry) message += ` Try again in ${retry} s.`;
+    if (res.status === 401 && !quiet401) onUnauthorized?.();
+    throw new ApiError(res.status, err?.code ?? 'http_error', message);
+  }
+  return json as T;
+}
+
+/** `{a: 1, b: undefined}` → `?a=1` (empty strings are left out too). */
+function query(params: object): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) {
+    if (v !== undefined && v !== null && v !== '') q.set(k, String(v));
+  }
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}
+
+const enc = encodeURIComponent;
+
+export const api = {
+  // --- auth
+  login: (email: string, password: string) =>
+    request<LoginResult>('POST', '/auth/login', { email, password }, { quiet401: true }),
+  logout: () => request<void>('POST', '/auth/logout', undefined, { quiet401: true }),
+  me: () => request<Me>('GET', '/auth/me', undefined, { quiet401: true }),
+  changePassword: (current_password: string, new_password: string) =>
+    request<LoginResult>('POST', '/auth/password', { current_password, new_password }, { quiet401: true }),
+
+  // --- tickets
+  tickets: (q: TicketQuery) => request<TicketPage>('GET', `/tickets${query(q)}`),
+  ticket: (id: string) => request<TicketDetail>('GET', `/tickets/${enc(id)}`),
+  patchTicket: (id: string, patch: TicketPatch) => request<Ticket>('PATCH', `/tickets/${enc(id)}`, patch),
+  reply: (id: string, body: { content: string; draft_id?: string; status?: Status }) =>
+    request<{ message: Message; ticket: Ticket }>('POST', `/tickets/${enc(id)}/reply`, body),
+  note: (id: string, content: string) => request<{ message: Message }>('POST', `/tickets/${enc(id)}/notes`, { content }),
+  regenerateDraft: (id: string) => request<{ draft: Draft }>('POST', `/tickets/${enc(id)}/draft/regenerate`),
+  discardDraft: (id: string) => request<void>('DELETE', `/tickets/${enc(id)}/draft`),
+  merge: (id: string, source: string) =>
+    request<{ ticket: Ticket; merged: Ticket }>('POST', `/tickets/${enc(id)}/merge`, { source }),
+  bulk: (ticket_ids: string[], changes: BulkChanges) =>
+    request<BulkResult>('POST', '/tickets/bulk', { ticket_ids, changes }),
+
+  // --- staff
+  staff: () => request<{ staff: Staff[] }>('GET', '/staff'),
+  createStaff: (body: { email: string; name: string; role: Role; team?: string }) =>
+    request<{ staff: Staff; temporary_password: string }>('POST', '/staff', body),
+  patchStaff: (id: string, body: { name?: string; role?: Role; team?: string | null; status?: 'active' | 'inactive' }) =>
+    request<{ staff: Staff }>('PATCH', `/staff/${enc(id)}`, body),
+  resetPassword: (id: string) => request<{ temporary_password: string }>('POST', `/staff/${enc(id)}/reset-password`),
+
+  // --- canned responses
+  canned: () => request<{ canned_responses: Canned[] }>('GET', '/canned-responses'),
+  createCanned: (body: CannedInput) => request<Canned>('POST', '/canned-responses', body),
+  updateCanned: (id: string, body: CannedInput) =>
+    request<Canned>('PUT', `/canned-responses/${enc(id)}`, body),
+  deleteCanned: (id: string) => request<void>('DELETE', `/canned-responses/${enc(id)}`),
+
+  // --- tenants (owner of tenant `default`)
+  tenants: () => request<{ tenants: TenantRow[] }>('GET', '/tenants'),
+  createTenant: (body: { id: string; name: string; owner_email: string; owner_name: string }) =>
+    request<{ tenant: Tenant; owner: Staff; temporary_password: string }>('POST', '/tenants', body),
+
+  // --- reports and administration
+  reports: (days: number) => request<Reports>('GET', `/reports/overview${query({ days })}`),
+  poll: () => request<PollReport>('POST', '/admin/email-poll'),
+};
+
+/** The message of any thrown value, for error banners. */
+export function errorMessage(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  return String(e);
+}

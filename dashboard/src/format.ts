@@ -1,0 +1,83 @@
+// Display helpers: dates, durations, SLA state, sizes. All pure.
+import type { Ticket } from './api';
+
+const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+const day = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium' });
+
+export function formatDate(iso: string | null | undefined): string {
+  if (!iso) return '—';
+  const t = Date.parse(iso);
+  return Number.isNaN(t) ? iso : dateTime.format(new Date(t));
+}
+
+/** "Nov 22, 2026". */
+export function formatDay(iso: string | null | undefined): string {
+  if (!iso) return '—';
+  const t = Date.parse(iso);
+  return Number.isNaN(t) ? iso : day.format(new Date(t));
+}
+
+/** 90 s → "1m", 3 h 20 m → "3h 20m", 2 d 5 h → "2d 5h". */
+export function duration(ms: number): string {
+  const m = Math.floor(Math.abs(ms) / 60_000);
+  if (m < 60) return `${Math.max(m, 0)}m`;
+  const h = Math.floor(m / 60);
+  if (h < 24) return m % 60 ? `${h}h ${m % 60}m` : `${h}h`;
+  const d = Math.floor(h / 24);
+  return h % 24 ? `${d}d ${h % 24}h` : `${d}d`;
+}
+
+/** "5 minutes ago"-style text for activity logs. */
+export function ago(iso: string, now = Date.now()): string {
+  const t = Date.parse(iso);
+  if (Number.isNaN(t)) return iso;
+  const diff = now - t;
+  if (diff < 60_000) return 'just now';
+  return `${duration(diff)} ago`;
+}
+
+export type SlaState =
+  | { kind: 'none' }
+  | { kind: 'met'; at: string }
+  | { kind: 'due'; ms: number; risk: boolean; due: string }
+  | { kind: 'overdue'; ms: number; due: string };
+
+/**
+ * The first-response SLA of a ticket at `now`: met when answered, none when there is no due date or the ticket is
+ * resolved/closed without a response, at risk within 2 hours of the due time (as the API's `sla_at_risk` view).
+ */
+export function slaState(t: Ticket, now = Date.now()): SlaState {
+  if (t.first_response_at) return { kind: 'met', at: t.first_response_at };
+  if (!t.sla_due_at || t.status === 'resolved' || t.status === 'closed') return { kind: 'none' };
+  const due = Date.parse(t.sla_due_at);
+  if (Number.isNaN(due)) return { kind: 'none' };
+  const ms = due - now;
+  if (ms < 0) return { kind: 'overdue', ms: -ms, due: t.sla_due_at };
+  return { kind: 'due', ms, risk: ms <= 2 * 3600_000, due: t.sla_due_at };
+}
+
+export function formatSize(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+export function customerLabel(t: { customer_name: string | null; customer_email: string }): string {
+  return t.customer_name || t.customer_email || '—';
+}
+
+/** "team_lead" → "Team lead". */
+export function humanize(s: string): string {
+  const t = s.replace(/_/g, ' ');
+  return t.charAt(0).toUpperCase() + t.slice(1);
+}
+
+export function plural(n: number, word: string, many = `${word}s`): string {
+  return `${n} ${n === 1 ? word : many}`;
+}
+
+/** "Ana Silva" → "AS", "ana@example.com" → "A". */
+export function initials(name: string): string {
+  const parts = name.trim().split(/\s+/).filter(Boolean);
+  return ((parts[0]?.[0] ?? '?') + (parts.length > 1 ? parts[parts.length - 1]![0] : '')).toUpperCase();
+}
