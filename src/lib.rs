@@ -31,7 +31,9 @@ async fn fetch(
     env: Env,
     _ctx: Context,
 ) -> worker::Result<axum::http::Response<axum::body::Body>> {
-    Ok(routes::router(env).call(req).await?)
+    Ok(routes::router(env)
+        .call(routes::buffered(req).await)
+        .await?)
 }
 
 #[event(scheduled)]

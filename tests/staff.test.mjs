@@ -406,6 +406,9 @@ describe('ticket work: search, tags, bulk, merge, notes, drafts, reports, live',
 
   test('internal notes are notes: shown as such, never e-mailed, never sent to the LLM', async () => {
     const sentBefore = h.fakes.sent.length;
+    const big = await h.api('POST', '/api/v1/tickets/TKT-000003/notes', { token, body: { content: 'x'.repeat(1_100_000) } });
+    assert.equal(big.status, 400);
+    assert.match(big.json.error.message, /larger than 1048576 bytes/);
     const n = await h.api('POST', '/api/v1/tickets/TKT-000003/notes', { token, body: { content: 'Secret internal remark 7781' } });
     assert.equal(n.status, 201, n.text);
     assert.equal(n.json.message.sender_type, 'note');

@@ -186,13 +186,23 @@ impl FromRequestParts<AppState> for Staff {
     }
 }
 
-/// A JSON body parsed into `T`; malformed JSON → 400, wrong shape or values → 422 naming the field.
+/// Marks a request whose body exceeded [`MAX_JSON_BYTES`] (set by [`super::buffered`]).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyTooLarge;
+
+/// A JSON body parsed into `T`; malformed JSON or a body over [`MAX_JSON_BYTES`] → 400, wrong shape or values →
+/// 422 naming the field.
 pub struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        if req.extensions().get::<BodyTooLarge>().is_some() {
+            return Err(AppError::BadRequest(format!(
+                "the body is larger than {MAX_JSON_BYTES} bytes"
+            )));
+        }
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(|e| AppError::BadRequest(format!("could not read the body: {e}")))?;

@@ -10,7 +10,6 @@
  *   await h.dispose();
  */
 import { Miniflare } from 'miniflare';
-import { Agent, fetch } from 'undici';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -96,11 +95,8 @@ export async function startEdgedesk({ vars = {}, eml = [], fakes: givenFakes, lo
   const db = await mf.getD1Database('DB');
   await db.batch(migrationStatements().map((s) => db.prepare(s)));
 
-  // A fresh connection per request: workerd may close a kept-alive connection after answering a request whose
-  // body it did not read (e.g. a 403 before the JSON body), and undici would then fail the next request on it.
-  const dispatcher = new Agent({ keepAliveTimeout: 1, keepAliveMaxTimeout: 1 });
   const api = async (method, path, { token, body, headers = {} } = {}) => {
-    const init = { method, headers: { ...headers }, dispatcher };
+    const init = { method, headers: { ...headers } };
     if (token) init.headers.authorization = `Bearer ${token}`;
     if (body !== undefined) {
       init.headers['content-type'] ??= 'application/json';
