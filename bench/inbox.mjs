@@ -55,7 +55,7 @@ try {
   await time('view open + status filter', '/api/v1/tickets?view=open&status=pending');
   await time('view sla_breached', '/api/v1/tickets?view=sla_breached');
   await time('FTS one word (common)', '/api/v1/tickets?q=refund');
-  await time('FTS two words (subject + body)', '/api/v1/tickets?q=refund%20exchange');
+  await time('FTS two words (subject + body)', '/api/v1/tickets?q=refund%20jacket');
   await time('FTS rare number', `/api/v1/tickets?q=${Math.floor(TICKETS / 2) * 31}`);
   await time('ticket detail', '/api/v1/tickets/TKT-000010');
   await time('reports overview, 90 days', '/api/v1/reports/overview?days=90');
