@@ -3,7 +3,11 @@
 
 -- Roles owner > admin > supervisor > team_lead > agent. SQLite cannot change a CHECK constraint in place, so
 -- the staff table is rebuilt (foreign keys to it are checked at commit, as D1 recommends for such rebuilds).
+-- Dropping a table deletes its rows first, which would break tickets.assigned_to at commit even though the same
+-- ids come back: assignments are set aside and restored around the rebuild.
 PRAGMA defer_foreign_keys = on;
+CREATE TABLE assignments_v3 AS SELECT ticket_id, assigned_to FROM tickets WHERE assigned_to IS NOT NULL;
+UPDATE tickets SET assigned_to = NULL WHERE assigned_to IS NOT NULL;
 CREATE TABLE staff_v3 (
   staff_id             TEXT PRIMARY KEY,
   tenant_id            TEXT NOT NULL REFERENCES tenants(id),
@@ -24,9 +28,13 @@ INSERT INTO staff_v3 (staff_id, tenant_id, email, name, role, status, password_h
 DROP TABLE staff;
 ALTER TABLE staff_v3 RENAME TO staff;
 CREATE INDEX staff_tenant ON staff (tenant_id, team);
+UPDATE tickets SET assigned_to = (SELECT a.assigned_to FROM assignments_v3 a WHERE a.ticket_id = tickets.ticket_id)
+  WHERE ticket_id IN (SELECT ticket_id FROM assignments_v3);
+DROP TABLE assignments_v3;
 
 -- Internal notes are agent messages with internal = 1 (the API shows them as sender_type "note").
 ALTER TABLE ticket_messages ADD COLUMN internal INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX ticket_messages_sender ON ticket_messages (tenant_id, sender_id, created_at);
 
 ALTER TABLE tickets ADD COLUMN merged_into TEXT;   -- ticket_id this one was merged into
 CREATE INDEX tickets_customer ON tickets (tenant_id, customer_email);

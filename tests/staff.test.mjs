@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { ADMIN, FIXTURES, emlFiles, startEdgedesk } from './support/worker.mjs';
+import { ADMIN, FIXTURES, emlFiles, migrationStatements, startEdgedesk } from './support/worker.mjs';
 import { email, header } from './support/mail.mjs';
 
 const ROLES = ['owner', 'admin', 'supervisor', 'team_lead', 'agent'];
@@ -382,6 +382,8 @@ describe('ticket work: search, tags, bulk, merge, notes, drafts, reports, live',
     const self = await h.api('POST', '/api/v1/tickets/TKT-000001/merge', { token, body: { source: 'TKT-000001' } });
     assert.equal(self.status, 409);
     const before = (await h.api('GET', '/api/v1/tickets/TKT-000001', { token })).json.messages.length;
+    const sourceDraft = (await h.api('GET', '/api/v1/tickets/TKT-000004', { token })).json.draft?.gmail_draft_id;
+    assert.ok(h.fakes.drafts.some((d) => d.id === sourceDraft));
     const r = await h.api('POST', '/api/v1/tickets/TKT-000001/merge', { token, body: { source: 'TKT-000004' } });
     assert.equal(r.status, 200, r.text);
     assert.equal(r.json.merged.status, 'closed');
@@ -393,6 +395,10 @@ describe('ticket work: search, tags, bulk, merge, notes, drafts, reports, live',
     assert.ok(target.events.some((e) => e.kind === 'merged_from' && e.detail.from === 'TKT-000004'));
     const again = await h.api('POST', '/api/v1/tickets/TKT-000001/merge', { token, body: { source: 'TKT-000004' } });
     assert.equal(again.status, 409);
+    const left = await h.rows('SELECT d.id FROM drafts d JOIN tickets t ON t.ticket_id = d.ticket_id WHERE t.ticket_number = ?', 'TKT-000004');
+    assert.deepEqual(left, [], 'the source\'s drafts moved with its messages');
+    assert.ok(sourceDraft, 'the poll had drafted a reply on the source');
+    assert.ok(!h.fakes.drafts.some((d) => d.id === sourceDraft), 'the source\'s Gmail draft is deleted');
     assert.deepEqual(ticketNumbers(await h.api('GET', '/api/v1/tickets?q=kastanien', { token })), ['TKT-000001'], 'search follows the move');
     // The customer answers the merged ticket's mail: it lands in the target.
     const moved = target.messages.find((m) => m.content.includes('Kastanienallee'));
@@ -542,5 +548,89 @@ describe('ticket work: search, tags, bulk, merge, notes, drafts, reports, live',
       a.ws.close();
       b.ws.close();
     }
+  });
+});
+
+describe('migration 0003 on a database with data', () => {
+  test('staff, assignments, messages and search survive the upgrade from schema v2', async () => {
+    const h = await startEdgedesk({ migrations: (f) => f < '0003' });
+    try {
+      const now = new Date().toISOString();
+      await h.db.batch([
+        h.db.prepare(`INSERT INTO staff (staff_id, tenant_id, email, name, role, status, password_hash, created_at, updated_at)
+          VALUES ('s1', 'default', 'ana@x.test', 'Ana', 'admin', 'active', 'x', ?, ?)`).bind(now, now),
+        h.db.prepare(`INSERT INTO tickets (ticket_id, tenant_id, ticket_number, subject, assigned_to, created_at, updated_at)
+          VALUES ('t1', 'default', 'TKT-000001', 'Broken zipper', 's1', ?, ?)`).bind(now, now),
+        h.db.prepare(`INSERT INTO ticket_messages (id, tenant_id, ticket_id, sender_type, content, created_at)
+          VALUES ('m1', 'default', 't1', 'customer', 'The zipper of my jacket broke', ?)`).bind(now),
+      ]);
+      await h.db.batch(migrationStatements((f) => f >= '0003').map((q) => h.db.prepare(q)));
+      assert.deepEqual(await h.rows('SELECT staff_id, role, session_version FROM staff'), [{ staff_id: 's1', role: 'admin', session_version: 1 }]);
+      assert.deepEqual(await h.rows('SELECT assigned_to FROM tickets'), [{ assigned_to: 's1' }]);
+      assert.deepEqual(await h.rows("SELECT ticket_id FROM search_fts WHERE search_fts MATCH '\"jacket\"*'"), [{ ticket_id: 't1' }]);
+      assert.deepEqual(await h.rows("SELECT name FROM sqlite_master WHERE name = 'assignments_v3'"), []);
+    } finally {
+      await h.dispose();
+    }
+  });
+});
+
+describe('review fixes', () => {
+  let h;
+  let token;
+  before(async () => {
+    h = await startEdgedesk({ eml: emlFiles(FIXTURES) });
+    token = await h.login();
+    await h.poll(token);
+  });
+  after(() => h?.dispose());
+
+  test('a draft without text never blocks a reply, and discard also clears a failed draft', async () => {
+    const t = (await h.api('GET', '/api/v1/tickets/TKT-000002', { token })).json;
+    await h.db.prepare("UPDATE drafts SET status = 'failed', content = NULL WHERE id = ?").bind(t.draft.id).run();
+    assert.equal((await h.api('GET', '/api/v1/tickets/TKT-000002', { token })).json.draft, null, 'no text, no draft');
+    const r = await h.api('POST', '/api/v1/tickets/TKT-000002/reply', { token, body: { content: 'We are on it.', draft_id: t.draft.id } });
+    assert.equal(r.status, 201, r.text);
+    const t3 = (await h.api('GET', '/api/v1/tickets/TKT-000003', { token })).json;
+    await h.db.prepare("UPDATE drafts SET status = 'failed' WHERE id = ?").bind(t3.draft.id).run();
+    assert.equal((await h.api('DELETE', '/api/v1/tickets/TKT-000003/draft', { token })).status, 204);
+    assert.equal((await h.api('GET', '/api/v1/tickets/TKT-000003', { token })).json.draft, null);
+  });
+
+  test('closing a resolved ticket keeps resolved_at; reopening clears it', async () => {
+    const patch = (status) => h.api('PATCH', '/api/v1/tickets/TKT-000003', { token, body: { status } });
+    const resolved = (await patch('resolved')).json.resolved_at;
+    assert.ok(resolved);
+    assert.equal((await patch('closed')).json.resolved_at, resolved);
+    assert.equal((await patch('open')).json.resolved_at, null);
+  });
+
+  test('bulk names the assignee; the same ticket by id and number counts once', async () => {
+    const me = (await h.api('GET', '/api/v1/auth/me', { token })).json.staff;
+    const t1 = (await h.api('GET', '/api/v1/tickets/TKT-000001', { token })).json.ticket;
+    const r = await h.api('POST', '/api/v1/tickets/bulk', { token, body: { ticket_ids: [t1.ticket_id, 'TKT-000001'], changes: { assigned_to: me.staff_id } } });
+    assert.deepEqual(r.json.changed, ['TKT-000001']);
+    assert.equal(r.json.summary, '1 ticket changed: assigned → Owner');
+  });
+
+  test('login refuses a foreign Origin and a non-JSON body (login CSRF)', async () => {
+    const evil = await h.api('POST', '/api/v1/auth/login', { body: ADMIN, headers: { origin: 'https://evil.example' } });
+    assert.equal(evil.status, 403);
+    assert.equal(evil.headers.get('set-cookie'), null);
+    const form = await h.api('POST', '/api/v1/auth/login', { body: JSON.stringify(ADMIN), headers: { 'content-type': 'text/plain' } });
+    assert.equal(form.status, 400);
+    assert.match(form.json.error.message, /application\/json/);
+  });
+
+  test('deactivation closes open live sockets, and reactivation does not revive old tokens', async () => {
+    const r = await h.api('POST', '/api/v1/staff', { token, body: { email: 'kim@demo.edgedesk.test', name: 'Kim', role: 'agent' } });
+    const kim = await signIn(h, 'kim@demo.edgedesk.test', r.json.temporary_password);
+    const ws = new WebSocket(`${h.url.replace(/^http/, 'ws')}/api/v1/live?token=${kim.token}`);
+    await new Promise((resolve, reject) => { ws.onopen = resolve; ws.onerror = reject; });
+    const closed = new Promise((resolve) => { ws.onclose = (e) => resolve(e.code); });
+    await h.api('PATCH', `/api/v1/staff/${r.json.staff.staff_id}`, { token, body: { status: 'inactive' } });
+    assert.equal(await closed, 4001);
+    await h.api('PATCH', `/api/v1/staff/${r.json.staff.staff_id}`, { token, body: { status: 'active' } });
+    assert.equal((await h.api('GET', '/api/v1/auth/me', { token: kim.token })).status, 401);
   });
 });

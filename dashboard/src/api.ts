@@ -103,6 +103,7 @@ export interface Draft {
   source: 'llm' | 'template';
   content: string;
   gmail_draft_id: string | null;
+  last_error?: string | null;
   created_at: string;
 }
 

@@ -20,12 +20,20 @@ pub enum ClientMessage {
 }
 
 impl ClientMessage {
-    /// Parses a client frame; `None` for anything else (ignored, never fatal to the socket).
+    /// Parses a client frame; `None` for anything else (ignored, never fatal to the socket). A ticket id must
+    /// look like one (at most 64 of `A-Z a-z 0-9 -`), so a peer's attachment stays small.
     pub fn parse(frame: &str) -> Option<ClientMessage> {
         if frame.len() > MAX_CLIENT_FRAME_BYTES {
             return None;
         }
-        serde_json::from_str(frame).ok()
+        let msg: ClientMessage = serde_json::from_str(frame).ok()?;
+        let ClientMessage::Viewing { ticket_id } = &msg;
+        let plausible = |t: &str| {
+            !t.is_empty()
+                && t.len() <= 64
+                && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        };
+        ticket_id.as_deref().is_none_or(plausible).then_some(msg)
     }
 }
 
@@ -95,6 +103,10 @@ mod tests {
             Some(ClientMessage::Viewing { ticket_id: None })
         );
         assert_eq!(ClientMessage::parse("ping"), None);
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"viewing","ticket_id":"<b>x</b>"}"#),
+            None
+        );
         assert_eq!(ClientMessage::parse(r#"{"type":"shout"}"#), None);
         let big = format!(r#"{{"type":"viewing","ticket_id":"{}"}}"#, "x".repeat(5000));
         assert_eq!(ClientMessage::parse(&big), None);

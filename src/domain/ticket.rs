@@ -209,6 +209,17 @@ impl Role {
 }
 
 impl Status {
+    /// How `resolved_at` changes when a ticket is set to this status: `resolved` sets it to `now`, `open` and
+    /// `pending` clear it (the ticket is unresolved again), `closed` keeps it (a resolved ticket that is closed
+    /// stays in the resolution statistics). `None` = leave as is.
+    pub fn resolved_at_after(self, now: &str) -> Option<Option<String>> {
+        match self {
+            Status::Resolved => Some(Some(now.to_string())),
+            Status::Closed => None,
+            Status::Open | Status::Pending => Some(None),
+        }
+    }
+
     /// The status after a customer writes again: every status but `open` goes back to `open`.
     pub fn on_customer_message(self) -> Status {
         Status::Open
@@ -250,6 +261,16 @@ mod tests {
         assert!(!Role::TeamLead.at_least(Role::Supervisor));
         assert!(Role::Admin.is_admin() && !Role::Supervisor.is_admin());
         assert_eq!("team_lead".parse::<Role>(), Ok(Role::TeamLead));
+    }
+
+    #[test]
+    fn resolved_at_follows_the_status() {
+        assert_eq!(
+            Status::Resolved.resolved_at_after("t"),
+            Some(Some("t".into()))
+        );
+        assert_eq!(Status::Closed.resolved_at_after("t"), None);
+        assert_eq!(Status::Pending.resolved_at_after("t"), Some(None));
     }
 
     #[test]

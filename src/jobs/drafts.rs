@@ -86,12 +86,16 @@ pub async fn regenerate(
 ) -> AppResult<Result<String, String>> {
     retire_gmail_drafts(db, gmail, tenant, ticket_id, true).await?;
     let now = time::rfc3339(platform::now());
-    let claim = platform::now_ms() + draft_store::CLAIM_MS;
+    let now_ms = platform::now_ms();
+    let claim = now_ms + draft_store::CLAIM_MS;
+    let new_id = platform::uuid()?;
     let Some(id) =
-        draft_store::reopen_newest(db, tenant, ticket_id, &platform::uuid()?, claim, &now).await?
+        draft_store::reopen_newest(db, tenant, ticket_id, &new_id, now_ms, claim, &now).await?
     else {
         return Ok(Err(
-            "this ticket has no customer e-mail to draft a reply to".into(),
+            "this ticket has no customer e-mail to draft a reply to, or a poll is \
+             drafting it right now"
+                .into(),
         ));
     };
     let Some(job) = draft_store::load(db, std::slice::from_ref(&id))

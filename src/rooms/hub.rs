@@ -7,8 +7,10 @@
 //! idle hub is evicted from memory and costs nothing, and wakes up with every peer known.
 //!
 //! Internal routes (reached only through the worker, which authenticates first):
-//! - `GET /connect` with `Upgrade: websocket`, `X-Staff-Id`, `X-Staff-Name` → 101 with the socket.
+//! - `GET /connect?staff_id=&name=` with `Upgrade: websocket` → 101 with the socket (tagged with the staff id).
 //! - `POST /publish` with a JSON frame → sent to every socket; 204.
+//! - `POST /kick?staff_id=` → that staff member's sockets are closed (code 4001); 204. Used when an account is
+//!   deactivated, demoted or its password changes, so open dashboards re-authenticate.
 
 use crate::domain::live::{presence, ClientMessage, Peer};
 use worker::{
@@ -65,16 +67,27 @@ impl DurableObject for TenantHub {
 
     async fn fetch(&self, req: Request) -> Result<Response> {
         let path = req.path();
+        let url = req.url()?;
+        let query = |n: &str| {
+            url.query_pairs()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        };
         match path.as_str() {
             "/connect" => {
-                let header = |n: &str| req.headers().get(n).ok().flatten().unwrap_or_default();
                 let peer = Peer {
-                    staff_id: header("x-staff-id"),
-                    name: header("x-staff-name"),
+                    staff_id: query("staff_id"),
+                    name: query("name"),
                     viewing: None,
                 };
-                if peer.staff_id.is_empty() || !header("upgrade").eq_ignore_ascii_case("websocket")
-                {
+                let upgrade = req
+                    .headers()
+                    .get("upgrade")
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default();
+                if peer.staff_id.is_empty() || !upgrade.eq_ignore_ascii_case("websocket") {
                     return Response::error("expected an authenticated WebSocket upgrade", 400);
                 }
                 let pair = WebSocketPair::new()?;
@@ -82,6 +95,14 @@ impl DurableObject for TenantHub {
                     .accept_websocket_with_tags(&pair.server, &[peer.staff_id.as_str()]);
                 pair.server.serialize_attachment(&peer)?;
                 Response::from_websocket(pair.client)
+            }
+            "/kick" => {
+                let staff_id = query("staff_id");
+                for ws in self.state.get_websockets_with_tag(&staff_id) {
+                    self.leave(&ws)?;
+                    let _ = ws.close(Some(4001), Some("session ended; sign in again"));
+                }
+                Ok(Response::empty()?.with_status(204))
             }
             "/publish" => {
                 let mut req = req;
@@ -130,6 +151,31 @@ impl DurableObject for TenantHub {
 
     async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> Result<()> {
         self.leave(&ws)
+    }
+}
+
+/// The URL of a hub route with query parameters (form-encoded, so any name is safe).
+pub fn hub_url(path: &str, query: &[(&str, &str)]) -> String {
+    let q = serde_urlencoded::to_string(query).unwrap_or_default();
+    format!("https://hub{path}?{q}")
+}
+
+/// Closes the live sockets of a staff member (deactivated, demoted, or password changed). Best effort.
+pub async fn kick(env: &Env, tenant: &str, staff_id: &str) {
+    let result: Result<()> = async {
+        let stub = env
+            .durable_object("HUB")?
+            .id_from_name(tenant)?
+            .get_stub()?;
+        let mut init = worker::RequestInit::new();
+        init.with_method(worker::Method::Post);
+        let req = Request::new_with_init(&hub_url("/kick", &[("staff_id", staff_id)]), &init)?;
+        stub.fetch_with_request(req).await?;
+        Ok(())
+    }
+    .await;
+    if let Err(e) = result {
+        worker::console_warn!("closing live sockets of {staff_id}: {e}");
     }
 }
 

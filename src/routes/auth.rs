@@ -14,7 +14,7 @@
 //!
 //! Passwords are stored only as salted PBKDF2-SHA256 hashes (WebCrypto, 100 000 iterations).
 
-use super::extract::{context, ApiJson, Staff, SESSION_COOKIE};
+use super::extract::{check_origin, context, ApiJson, Staff, SESSION_COOKIE};
 use super::AppState;
 use crate::config::Config;
 use crate::domain::auth::{self, PasswordHash, StaffClaims, PBKDF2_ITERATIONS};
@@ -25,7 +25,7 @@ use crate::jobs::mailbox::DEFAULT_TENANT;
 use crate::platform;
 use crate::storage::{staff, Db};
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -147,11 +147,16 @@ async fn password_matches(stored: Option<&str>, password: &str) -> AppResult<boo
 #[worker::send]
 async fn login(
     State(state): State<AppState>,
+    uri: Uri,
     headers: HeaderMap,
     ApiJson(body): ApiJson<Login>,
 ) -> AppResult<Response> {
     let (cfg, db) = context(&state)?;
     cfg.jwt_secret()?; // a worker without a signing secret says so before anything else
+    if headers.contains_key("origin") {
+        // Login CSRF: another site must not sign a browser into an account of its choosing.
+        check_origin(&cfg, &uri, &headers)?;
+    }
     let email = body.email.trim().to_lowercase();
     if email.is_empty() || body.password.is_empty() {
         return Err(AppError::Validation(
@@ -274,6 +279,8 @@ async fn change_password(
     let hash = hash_password(new.as_str()).await?;
     let now = time::rfc3339(platform::now());
     let ver = staff::set_password(&db, &me.tenant, &me.id, &hash, false, &now).await?;
+    // Open dashboards of this account (including this one) reconnect with the new session.
+    crate::rooms::hub::kick(&state.env, &me.tenant, &me.id).await;
     let member = active_member(&db, &me).await?;
     let token = issue(&cfg, &me.id, &me.tenant, me.role, ver)?;
     Ok(session_response(&token, &member))

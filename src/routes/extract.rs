@@ -190,14 +190,26 @@ impl FromRequestParts<AppState> for Staff {
 #[derive(Debug, Clone, Copy)]
 pub struct BodyTooLarge;
 
-/// A JSON body parsed into `T`; malformed JSON or a body over [`MAX_JSON_BYTES`] → 400, wrong shape or values →
-/// 422 naming the field.
+/// A JSON body parsed into `T`; a `Content-Type` other than `application/json`, malformed JSON or a body over
+/// [`MAX_JSON_BYTES`] → 400, wrong shape or values → 422 naming the field.
 pub struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        let json = req
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+        if !json {
+            // Also a CSRF defence: a cross-site HTML form cannot send this type without a CORS preflight.
+            return Err(AppError::BadRequest(
+                "the body must be JSON with Content-Type: application/json".into(),
+            ));
+        }
         if req.extensions().get::<BodyTooLarge>().is_some() {
             return Err(AppError::BadRequest(format!(
                 "the body is larger than {MAX_JSON_BYTES} bytes"

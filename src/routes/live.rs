@@ -8,6 +8,7 @@
 use super::extract::{authenticate, check_origin, context, session_cookie};
 use super::AppState;
 use crate::error::{AppError, AppResult};
+use crate::rooms::hub;
 use axum::extract::{Request, State};
 use axum::response::Response;
 use axum::routing::get;
@@ -49,11 +50,10 @@ async fn live(State(state): State<AppState>, req: Request) -> AppResult<Response
 
     let headers = worker::Headers::new();
     headers.set("upgrade", "websocket")?;
-    headers.set("x-staff-id", &me.id)?;
-    headers.set("x-staff-name", &me.name)?;
     let mut init = worker::RequestInit::new();
     init.with_headers(headers);
-    let hub_req = worker::Request::new_with_init("https://hub/connect", &init)?;
+    let url = hub::hub_url("/connect", &[("staff_id", &me.id), ("name", &me.name)]);
+    let hub_req = worker::Request::new_with_init(&url, &init)?;
     let stub = state
         .env
         .durable_object("HUB")?

@@ -74,14 +74,13 @@ async fn reply(
     let status = body.status.map(|s| s.parse::<Status>()).transpose()?;
     let (cfg, db) = context(&state)?;
     let ticket = find_visible(&db, &me, &id).await?;
+    // The draft the text started from; one without text (still being generated) is simply not compared.
     let draft_text = match &body.draft_id {
-        Some(d) => Some(
-            drafts::content_of(&db, &me.tenant, &ticket.ticket_id, d)
-                .await?
-                .ok_or_else(|| {
-                    AppError::Validation(format!("draft_id: {d} is not a draft of this ticket"))
-                })?,
-        ),
+        Some(d) => drafts::content_of(&db, &me.tenant, &ticket.ticket_id, d)
+            .await?
+            .ok_or_else(|| {
+                AppError::Validation(format!("draft_id: {d} is not a draft of this ticket"))
+            })?,
         None => None,
     };
     let outbox = Outbox::for_ticket(&db, &cfg, &me.tenant, &ticket).await?;
@@ -117,7 +116,7 @@ async fn reply(
     if let Some(s) = status.filter(|s| s.as_str() != ticket.status) {
         let patch = tickets::Patch {
             status: Some(s.to_string()),
-            resolved_at: Some((s == Status::Resolved).then(|| now.clone())),
+            resolved_at: s.resolved_at_after(&now),
             ..tickets::Patch::default()
         };
         stmts.push(tickets::patch(
@@ -208,7 +207,7 @@ async fn note(
                 now: &now,
             },
         )?,
-        tickets::touch(&db, &ticket.ticket_id, &now)?,
+        tickets::touch(&db, &me.tenant, &ticket.ticket_id, &now)?,
         event(
             &db,
             &me,

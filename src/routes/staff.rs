@@ -195,6 +195,9 @@ async fn update(
         &now,
     )
     .await?;
+    if deactivates || demotes {
+        crate::rooms::hub::kick(&state.env, &me.tenant, &target.staff_id).await;
+    }
     Ok(Json(
         serde_json::json!({"staff": found(&db, &me.tenant, &target.staff_id).await?}),
     ))
@@ -214,5 +217,6 @@ async fn reset_password(
     let (password, hash) = new_temporary_password().await?;
     let now = time::rfc3339(platform::now());
     staff::set_password(&db, &me.tenant, &target.staff_id, &hash, true, &now).await?;
+    crate::rooms::hub::kick(&state.env, &me.tenant, &target.staff_id).await;
     Ok(Json(serde_json::json!({"temporary_password": password})))
 }

@@ -258,8 +258,8 @@ struct Changes {
     status: Option<Status>,
     priority: Option<Priority>,
     category: Option<Category>,
-    /// `Some(None)` unassigns; with the new assignee's team.
-    assign: Option<Option<(String, Option<String>)>>,
+    /// `Some(None)` unassigns; else the new assignee.
+    assign: Option<Option<staff::Member>>,
     add_tags: Vec<String>,
     remove_tags: Vec<String>,
 }
@@ -274,7 +274,7 @@ async fn assignee(
     db: &Db,
     me: &Staff,
     v: Option<Option<String>>,
-) -> AppResult<Option<Option<(String, Option<String>)>>> {
+) -> AppResult<Option<Option<staff::Member>>> {
     match v {
         None => Ok(None),
         Some(None) => Ok(Some(None)),
@@ -286,7 +286,7 @@ async fn assignee(
                         "assigned_to: {id} is not active staff of this tenant"
                     ))
                 })?;
-            Ok(Some(Some((m.staff_id, m.team))))
+            Ok(Some(Some(m)))
         }
     }
 }
@@ -311,9 +311,11 @@ fn plan(
     let mut stmts = Vec::new();
     let mut changed = Vec::new();
     let mut patch = tickets::Patch::default();
+    // `shown` is how the summary names the new value (a name rather than a staff id).
     let mut note = |kind: &str,
                     from: Option<&str>,
                     to: Option<&str>,
+                    shown: Option<&str>,
                     stmts: &mut Vec<D1PreparedStatement>|
      -> AppResult<()> {
         stmts.push(event(
@@ -324,34 +326,59 @@ fn plan(
             serde_json::json!({"from": from, "to": to}),
             now,
         )?);
-        changed.push(format!("{kind} → {}", to.unwrap_or("nobody")));
+        changed.push(format!("{kind} → {}", shown.or(to).unwrap_or("nobody")));
         Ok(())
     };
     if let Some(s) = c.status.filter(|s| s.as_str() != t.status) {
         patch.status = Some(s.to_string());
-        patch.resolved_at = Some((s == Status::Resolved).then(|| now.to_string()));
-        note("status", Some(&t.status), Some(s.as_str()), &mut stmts)?;
+        patch.resolved_at = s.resolved_at_after(now);
+        note(
+            "status",
+            Some(&t.status),
+            Some(s.as_str()),
+            None,
+            &mut stmts,
+        )?;
     }
     if let Some(p) = c.priority.filter(|p| p.as_str() != t.priority) {
         patch.priority = Some(p.to_string());
-        note("priority", Some(&t.priority), Some(p.as_str()), &mut stmts)?;
+        note(
+            "priority",
+            Some(&t.priority),
+            Some(p.as_str()),
+            None,
+            &mut stmts,
+        )?;
     }
     if let Some(k) = c.category.filter(|k| k.as_str() != t.category) {
         patch.category = Some(k.to_string());
-        note("category", Some(&t.category), Some(k.as_str()), &mut stmts)?;
+        note(
+            "category",
+            Some(&t.category),
+            Some(k.as_str()),
+            None,
+            &mut stmts,
+        )?;
     }
     if let Some(to) = &c.assign {
-        let to_id = to.as_ref().map(|(id, _)| id.as_str());
+        let to_id = to.as_ref().map(|m| m.staff_id.as_str());
         if to_id != t.assigned_to.as_deref() {
             let target = Assignment {
                 assignee: to_id,
-                assignee_team: to.as_ref().and_then(|(_, team)| team.as_deref()),
+                assignee_team: to.as_ref().and_then(|m| m.team.as_deref()),
             };
             actor
                 .can_assign(assignment(t), target)
                 .map_err(|why| AppError::Forbidden(why.into()))?;
             patch.assigned_to = Some(to_id.map(String::from));
-            note("assigned", t.assigned_to.as_deref(), to_id, &mut stmts)?;
+            let name = to.as_ref().map(|m| m.name.as_str());
+            note(
+                "assigned",
+                t.assigned_to.as_deref(),
+                to_id,
+                name,
+                &mut stmts,
+            )?;
         }
     }
     let current: Vec<String> = t
@@ -530,13 +557,16 @@ async fn bulk(
     {
         return Err(AppError::Validation("changes: nothing to change".into()));
     }
-    let found = tickets::get_many(&db, &me.tenant, &ids).await?;
+    let mut found = tickets::get_many(&db, &me.tenant, &ids).await?;
+    found.sort_by(|a, b| a.ticket_id.cmp(&b.ticket_id));
+    found.dedup_by(|a, b| a.ticket_id == b.ticket_id);
     let actor = me.actor();
     let now = time::rfc3339(platform::now());
     let (mut stmts, mut changed, mut unchanged, mut denied) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut what: Vec<String> = Vec::new();
     let mut touched = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
     for id in &ids {
         let Some(t) = found
             .iter()
@@ -545,6 +575,10 @@ async fn bulk(
             denied.push(serde_json::json!({"ticket_id": id, "reason": "not found"}));
             continue;
         };
+        if seen.contains(&t.ticket_id.as_str()) {
+            continue; // the same ticket given by id and by number
+        }
+        seen.push(&t.ticket_id);
         if !actor.can_see(assignment(t)) {
             denied.push(serde_json::json!({"ticket_id": id, "ticket_number": t.ticket_number, "reason": "assigned to someone else"}));
             continue;
@@ -569,9 +603,10 @@ async fn bulk(
     }
     if !stmts.is_empty() {
         db.batch(stmts).await?;
-    }
-    for t in touched {
-        announce(&state, &me.tenant, "updated", t).await;
+        // One frame for the whole action (a Durable Object call per ticket would spend the subrequest budget).
+        let frame = serde_json::json!({"type": "ticket", "event": "updated", "ticket_id": null,
+            "ticket_number": null, "count": touched.len()});
+        hub::publish(&state.env, &me.tenant, &frame).await;
     }
     // Same order whatever ticket came first: status, priority, category, assignment, tags.
     what.sort_by_key(|c| {
@@ -636,6 +671,7 @@ async fn merge(
         ));
     }
     let now = time::rfc3339(platform::now());
+    let stale_gmail_drafts = drafts::open_gmail_drafts(&db, &me.tenant, &source.ticket_id).await?;
     let mut stmts = tickets::merge(&db, &me.tenant, &source.ticket_id, &target.ticket_id, &now)?;
     let line = format!(
         "{} merged {} into {}",
@@ -676,6 +712,28 @@ async fn merge(
     db.batch(stmts).await?;
     let ticket = find(&db, &me.tenant, &target.ticket_id).await?;
     let merged = find(&db, &me.tenant, &source.ticket_id).await?;
+    if merged.merged_into.as_deref() != Some(ticket.ticket_number.as_str()) {
+        return Err(AppError::Conflict(
+            "the ticket was merged elsewhere meanwhile".into(),
+        ));
+    }
+    if !stale_gmail_drafts.is_empty() {
+        // Best effort: the source's AI drafts are superseded in D1 either way.
+        let (cfg, _) = context(&state)?;
+        match crate::jobs::reply::Outbox::for_ticket(&db, &cfg, &me.tenant, &ticket).await {
+            Ok(outbox) => {
+                let gmail = outbox.gmail(&cfg);
+                for id in &stale_gmail_drafts {
+                    if let Err(e) = gmail.delete_draft(id).await {
+                        worker::console_warn!("deleting Gmail draft {id} after a merge: {e}");
+                    }
+                }
+            }
+            Err(e) => {
+                worker::console_warn!("merge: Gmail drafts of {} left: {e}", merged.ticket_number)
+            }
+        }
+    }
     announce(&state, &me.tenant, "updated", &ticket).await;
     announce(&state, &me.tenant, "updated", &merged).await;
     Ok(Json(

@@ -103,13 +103,15 @@ pub async fn load(db: &Db, ids: &[String]) -> AppResult<Vec<Job>> {
 }
 
 /// Re-opens the draft job of the ticket's newest customer e-mail for a fresh generation (`pending`, no text,
-/// no attempts), creating the job when that message has none, and claims it until `claimed_until_ms`.
-/// Returns the job id; `None` when the ticket has no customer e-mail.
+/// no attempts, not sent), creating the job when that message has none, and claims it until
+/// `claimed_until_ms`. Returns the job id; `None` when the ticket has no customer e-mail, or when a poll holds
+/// the job's claim right now (it is generating this draft).
 pub async fn reopen_newest(
     db: &Db,
     tenant: &str,
     ticket_id: &str,
     new_id: &str,
+    now_ms: i64,
     claimed_until_ms: i64,
     now: &str,
 ) -> AppResult<Option<String>> {
@@ -126,9 +128,11 @@ pub async fn reopen_newest(
               ORDER BY m.created_at DESC, m.rowid DESC LIMIT 1
              ON CONFLICT (message_id) DO UPDATE SET status = 'pending', content = NULL, source = NULL,
                gmail_draft_id = NULL, gmail_message_id = NULL, attempts = 0, next_attempt_at = 0, last_error = NULL,
-               claimed_until = excluded.claimed_until, updated_at = excluded.updated_at
+               edit_distance = NULL, sent_content_length = NULL, sent_by = NULL, sent_at = NULL,
+               ticket_id = excluded.ticket_id, claimed_until = excluded.claimed_until, updated_at = excluded.updated_at
+             WHERE drafts.claimed_until < ?
              RETURNING id",
-            params![new_id, claimed_until_ms, now, now, tenant, ticket_id],
+            params![new_id, claimed_until_ms, now, now, tenant, ticket_id, now_ms],
         )
         .await?;
     Ok(row.map(|r| r.id))
@@ -151,13 +155,13 @@ pub fn record_agent_send(
     )
 }
 
-/// A draft's text by id, within the ticket: what an agent's reply is compared with.
+/// A draft of the ticket by id: `None` when it is not one; `Some(None)` when it has no text (yet).
 pub async fn content_of(
     db: &Db,
     tenant: &str,
     ticket_id: &str,
     id: &str,
-) -> AppResult<Option<String>> {
+) -> AppResult<Option<Option<String>>> {
     #[derive(Deserialize)]
     struct C {
         content: Option<String>,
@@ -168,7 +172,7 @@ pub async fn content_of(
             params![id, tenant, ticket_id],
         )
         .await?;
-    Ok(c.and_then(|c| c.content))
+    Ok(c.map(|c| c.content))
 }
 
 /// How long a run owns a draft job it claimed, in ms (longer than any LLM or Gmail call of one run).
@@ -250,7 +254,8 @@ pub async fn open_gmail_drafts(db: &Db, tenant: &str, ticket_id: &str) -> AppRes
 }
 
 /// Statement marking a ticket's drafts `superseded`: those in Gmail (`created`), and with `all_open` also those
-/// not yet delivered (`pending`, `generated`): an agent replied, or a newer draft replaces them.
+/// not yet delivered or given up (`pending`, `generated`, `failed`): an agent replied, or a newer draft replaces
+/// them.
 pub fn supersede(
     db: &Db,
     ticket_id: &str,
@@ -259,7 +264,7 @@ pub fn supersede(
 ) -> AppResult<D1PreparedStatement> {
     db.stmt(
         "UPDATE drafts SET status = 'superseded', updated_at = ?
-         WHERE ticket_id = ? AND (status = 'created' OR (? AND status IN ('pending', 'generated')))",
+         WHERE ticket_id = ? AND (status = 'created' OR (? AND status IN ('pending', 'generated', 'failed')))",
         params![now, ticket_id, all_open],
     )
 }
@@ -297,12 +302,13 @@ pub struct Draft {
     pub updated_at: String,
 }
 
-/// The ticket's newest draft still to be reviewed (`pending`, `generated`, `created` or `failed`), if any.
+/// The ticket's newest draft with text still to be reviewed (`generated`, `created`, or `failed` after its text
+/// was generated), if any; a job still waiting for its text is not a draft yet.
 pub async fn latest(db: &Db, tenant: &str, ticket_id: &str) -> AppResult<Option<Draft>> {
     db.first(
         "SELECT id, message_id, status, source, content, gmail_draft_id, attempts, last_error, created_at, updated_at
-         FROM drafts WHERE tenant_id = ? AND ticket_id = ? AND status IN ('pending', 'generated', 'created', 'failed')
-           AND sent_by IS NULL
+         FROM drafts WHERE tenant_id = ? AND ticket_id = ? AND status IN ('generated', 'created', 'failed')
+           AND content IS NOT NULL AND sent_by IS NULL
          ORDER BY created_at DESC, rowid DESC LIMIT 1",
         params![tenant, ticket_id],
     )

@@ -90,10 +90,12 @@ pub struct AgentLoad {
 pub async fn agent_load(db: &Db, tenant: &str, from: &str) -> AppResult<Vec<AgentLoad>> {
     db.all(
         "SELECT s.staff_id, s.name,
-           (SELECT count(*) FROM tickets t WHERE t.assigned_to = s.staff_id AND t.status = 'open') AS open,
-           (SELECT count(*) FROM tickets t WHERE t.assigned_to = s.staff_id AND t.status = 'pending') AS pending,
-           (SELECT count(*) FROM ticket_messages m WHERE m.sender_id = s.staff_id AND m.sender_type = 'agent'
-              AND m.internal = 0 AND m.created_at >= ?) AS replies
+           (SELECT count(*) FROM tickets t WHERE t.tenant_id = s.tenant_id AND t.assigned_to = s.staff_id
+              AND t.status = 'open') AS open,
+           (SELECT count(*) FROM tickets t WHERE t.tenant_id = s.tenant_id AND t.assigned_to = s.staff_id
+              AND t.status = 'pending') AS pending,
+           (SELECT count(*) FROM ticket_messages m WHERE m.tenant_id = s.tenant_id AND m.sender_id = s.staff_id
+              AND m.created_at >= ? AND m.sender_type = 'agent' AND m.internal = 0) AS replies
          FROM staff s WHERE s.tenant_id = ? AND s.status = 'active' ORDER BY lower(s.name)",
         params![from, tenant],
     )

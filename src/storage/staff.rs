@@ -184,7 +184,8 @@ pub struct StaffPatch {
     pub status: Option<String>,
 }
 
-/// Applies a patch to a staff member of the tenant.
+/// Applies a patch to a staff member of the tenant. Deactivating also bumps the session version, so a later
+/// reactivation does not revive old tokens.
 pub async fn patch(
     db: &Db,
     tenant: &str,
@@ -194,7 +195,8 @@ pub async fn patch(
 ) -> AppResult<()> {
     db.run(
         "UPDATE staff SET name = coalesce(?, name), role = coalesce(?, role),
-           team = CASE WHEN ? THEN ? ELSE team END, status = coalesce(?, status), updated_at = ?
+           team = CASE WHEN ? THEN ? ELSE team END, status = coalesce(?, status), updated_at = ?,
+           session_version = session_version + (CASE WHEN ? = 'inactive' THEN 1 ELSE 0 END)
          WHERE staff_id = ? AND tenant_id = ?",
         params![
             p.name.clone(),
@@ -203,6 +205,7 @@ pub async fn patch(
             p.team.clone().flatten(),
             p.status.clone(),
             now,
+            p.status.clone(),
             staff_id,
             tenant
         ],

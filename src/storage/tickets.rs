@@ -577,16 +577,17 @@ pub fn insert_message(db: &Db, m: &NewMessage<'_>) -> AppResult<D1PreparedStatem
 }
 
 /// Statement touching a ticket's `updated_at`.
-pub fn touch(db: &Db, ticket_id: &str, now: &str) -> AppResult<D1PreparedStatement> {
+pub fn touch(db: &Db, tenant: &str, ticket_id: &str, now: &str) -> AppResult<D1PreparedStatement> {
     db.stmt(
-        "UPDATE tickets SET updated_at = ? WHERE ticket_id = ?",
-        params![now, ticket_id],
+        "UPDATE tickets SET updated_at = ? WHERE ticket_id = ? AND tenant_id = ?",
+        params![now, ticket_id, tenant],
     )
 }
 
 /// Statements merging ticket `source` into `target` (same tenant): messages, e-mails (so later replies thread
-/// into the target) and tags move; open drafts of the source are superseded; the source is closed with
-/// `merged_into`. The caller adds the system messages and events to the same batch.
+/// into the target), drafts (open ones superseded) and tags move; the source is closed with `merged_into` (only
+/// if it is not merged already). The target keeps its own first response and SLA. The caller adds the system
+/// messages and events to the same batch, and deletes the source's Gmail drafts.
 pub fn merge(
     db: &Db,
     tenant: &str,
@@ -609,21 +610,17 @@ pub fn merge(
             params![target, source, tenant],
         )?,
         db.stmt(
-            "UPDATE drafts SET status = 'superseded', updated_at = ?
-             WHERE ticket_id = ? AND status IN ('pending', 'generated', 'created')",
-            params![now, source],
-        )?,
-        db.stmt(
-            "UPDATE tickets SET status = 'closed', merged_into = ?, updated_at = ? WHERE ticket_id = ? AND tenant_id = ?",
+            "UPDATE drafts SET ticket_id = ?, updated_at = ?,
+               status = CASE WHEN status IN ('pending', 'generated', 'created', 'failed') THEN 'superseded' ELSE status END
+             WHERE ticket_id = ? AND tenant_id = ?",
             params![target, now, source, tenant],
         )?,
         db.stmt(
-            "UPDATE tickets SET updated_at = ?,
-               first_response_at = CASE WHEN first_response_at IS NULL THEN
-                 (SELECT first_response_at FROM tickets WHERE ticket_id = ?) ELSE first_response_at END
-             WHERE ticket_id = ? AND tenant_id = ?",
-            params![now, source, target, tenant],
+            "UPDATE tickets SET status = 'closed', merged_into = ?, updated_at = ?
+             WHERE ticket_id = ? AND tenant_id = ? AND merged_into IS NULL",
+            params![target, now, source, tenant],
         )?,
+        touch(db, tenant, target, now)?,
     ])
 }
 

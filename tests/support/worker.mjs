@@ -29,11 +29,11 @@ export function emlFiles(dir) {
 
 /**
  * The SQL statements of every migration, in order: comments stripped, split on `;` at line ends, except inside
- * a `CREATE TRIGGER … BEGIN … END;` body, which stays one statement.
+ * a `CREATE TRIGGER … BEGIN … END;` body, which stays one statement. `only(fileName)` picks migrations.
  */
-export function migrationStatements() {
+export function migrationStatements(only = () => true) {
   const dir = join(ROOT, 'migrations');
-  return readdirSync(dir).filter((f) => f.endsWith('.sql')).sort().flatMap((f) => {
+  return readdirSync(dir).filter((f) => f.endsWith('.sql') && only(f)).sort().flatMap((f) => {
     const parts = readFileSync(join(dir, f), 'utf8')
       .split('\n').map((l) => l.replace(/--.*$/, '')).join('\n')
       .split(/;\s*(?:\n|$)/).map((s) => s.trim()).filter(Boolean);
@@ -50,8 +50,10 @@ export function migrationStatements() {
 /**
  * `loginLimits` sets the login rate limits per account and per IP (per 60 s); the defaults are high so that
  * suites logging in often are not limited; the rate-limit test starts an instance with small ones.
+ * `migrations(fileName)` picks the migrations applied at start (default: all).
  */
-export async function startEdgedesk({ vars = {}, eml = [], fakes: givenFakes, loginLimits = { account: 1000, ip: 1000 } } = {}) {
+export async function startEdgedesk({ vars = {}, eml = [], fakes: givenFakes, loginLimits = { account: 1000, ip: 1000 },
+  migrations = () => true } = {}) {
   const fakes = givenFakes ?? await startFakes({ mailboxAddress: MAILBOX, emlFiles: eml });
   const bindings = {
     GMAIL_API_BASE: fakes.url,
@@ -93,7 +95,7 @@ export async function startEdgedesk({ vars = {}, eml = [], fakes: givenFakes, lo
   });
   const url = (await mf.ready).toString().replace(/\/$/, '');
   const db = await mf.getD1Database('DB');
-  await db.batch(migrationStatements().map((s) => db.prepare(s)));
+  await db.batch(migrationStatements(migrations).map((s) => db.prepare(s)));
 
   const api = async (method, path, { token, body, headers = {} } = {}) => {
     const init = { method, headers: { ...headers } };

@@ -100,6 +100,11 @@ export function Composer({ ticket, draft, mode, setMode, textareaRef, onChanged,
 
   const regenerate = () => run('regenerate', async () => {
     const r = await api.regenerateDraft(ticket.ticket_id);
+    if (!r.draft) {
+      onNotice('No AI draft could be generated for this ticket.');
+      onChanged();
+      return;
+    }
     setReply(r.draft.content);
     setDraftId(r.draft.id);
     setDirty(false);
