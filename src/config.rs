@@ -64,6 +64,13 @@ pub struct Config {
     /// `ALLOWED_ORIGINS`: comma-separated origins (`https://desk.example.com`) allowed, besides the worker's own,
     /// to make state-changing requests with the session cookie. Default: none.
     pub allowed_origins: Vec<String>,
+    /// `TWILIO_API_BASE`, default `https://api.twilio.com`, no trailing slash.
+    pub twilio_api_base: String,
+    /// `PUBLIC_BASE_URL`: the worker's public origin as Twilio and Zapier call it (`https://desk.example.com`),
+    /// used for webhook signatures and callback URLs; default: the origin of the incoming request.
+    pub public_base_url: Option<String>,
+    /// `CS_ENCRYPTION_KEY`: 32 bytes, base64; encrypts tenants' Twilio auth tokens and Zapier secrets at rest.
+    pub cs_encryption_key: Option<[u8; 32]>,
 }
 
 /// A missing or invalid variable, by name.
@@ -196,6 +203,27 @@ impl Config {
             http_timeout_ms: number("HTTP_TIMEOUT_MS", 20_000, 120_000, 100)? as u64,
             poll_max_messages: number("POLL_MAX_MESSAGES", 50, 500, 1)?,
             poll_max_drafts: number("POLL_MAX_DRAFTS", 8, 50, 0)?,
+            twilio_api_base: url("TWILIO_API_BASE", "https://api.twilio.com")?,
+            public_base_url: match get("PUBLIC_BASE_URL") {
+                None => None,
+                Some(_) => Some(url("PUBLIC_BASE_URL", "")?),
+            },
+            cs_encryption_key: match get("CS_ENCRYPTION_KEY") {
+                None => None,
+                Some(k) => {
+                    use base64::Engine;
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(k.trim())
+                        .ok()
+                        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                        .ok_or(ConfigError::Invalid {
+                            name: "CS_ENCRYPTION_KEY",
+                            why: "must be 32 bytes in base64 (e.g. `openssl rand -base64 32`)"
+                                .into(),
+                        })?;
+                    Some(bytes)
+                }
+            },
             allowed_origins: get("ALLOWED_ORIGINS")
                 .map(|v| {
                     v.split(',')

@@ -1,7 +1,8 @@
 //! Edgedesk: an omnichannel customer-service back office on Cloudflare Workers.
 //!
 //! This file holds only the entry points: `fetch` (the `/api/v1` HTTP API through axum; the dashboard is
-//! served by static assets), `scheduled` (the Gmail poll on the cron in `wrangler.toml`), and the export of the
+//! served by static assets), `scheduled` (the Gmail poll every 5 minutes, the customer-service sweep every
+//! minute; crons in `wrangler.toml`), and the export of the
 //! `TenantHub` Durable Object (live dashboard updates).
 
 #![warn(missing_docs)]
@@ -29,15 +30,23 @@ fn start() {
 async fn fetch(
     req: HttpRequest,
     env: Env,
-    _ctx: Context,
+    ctx: Context,
 ) -> worker::Result<axum::http::Response<axum::body::Body>> {
-    Ok(routes::router(env)
-        .call(routes::buffered(req).await)
-        .await?)
+    let mut req = routes::buffered(req).await;
+    // Handlers reach `ctx.wait_until` through this extension (work after the answer, e.g. Twilio webhooks).
+    req.extensions_mut().insert(std::sync::Arc::new(ctx));
+    Ok(routes::router(env).call(req).await?)
 }
 
 #[event(scheduled)]
-async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    if event.cron() == jobs::cs::SWEEP_CRON {
+        match jobs::cs::sweep(&env).await {
+            Ok(n) => worker::console_log!("customer-service sweep: {n} timed out"),
+            Err(e) => worker::console_error!("customer-service sweep: {e}"),
+        }
+        return;
+    }
     let report = jobs::email_poll::run(&env, None).await;
     match serde_json::to_string(&report) {
         Ok(json) => worker::console_log!("email poll: {json}"),

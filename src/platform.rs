@@ -1,4 +1,4 @@
-//! Thin wrappers over the Workers runtime: clock, randomness, ids, and WebCrypto PBKDF2
+//! Thin wrappers over the Workers runtime: clock, randomness, ids, and WebCrypto PBKDF2 and AES-GCM
 //! (<https://developers.cloudflare.com/workers/runtime-apis/web-crypto/>).
 
 use crate::error::{AppError, AppResult};
@@ -30,14 +30,21 @@ pub fn uuid() -> AppResult<String> {
         .to_string())
 }
 
-/// PBKDF2-HMAC-SHA256 through WebCrypto `deriveBits`, 32 bytes out. Workers cap `iterations` at 100 000.
-pub async fn pbkdf2_sha256(password: &str, salt: &[u8], iterations: u32) -> AppResult<Vec<u8>> {
-    let js = |e: JsValue| AppError::Internal(format!("WebCrypto: {e:?}"));
+fn js(e: JsValue) -> AppError {
+    AppError::Internal(format!("WebCrypto: {e:?}"))
+}
+
+fn subtle() -> AppResult<web_sys::SubtleCrypto> {
     let crypto: web_sys::Crypto = js_sys::Reflect::get(&js_sys::global(), &"crypto".into())
         .map_err(js)?
         .dyn_into()
         .map_err(js)?;
-    let subtle = crypto.subtle();
+    Ok(crypto.subtle())
+}
+
+/// PBKDF2-HMAC-SHA256 through WebCrypto `deriveBits`, 32 bytes out. Workers cap `iterations` at 100 000.
+pub async fn pbkdf2_sha256(password: &str, salt: &[u8], iterations: u32) -> AppResult<Vec<u8>> {
+    let subtle = subtle()?;
     let usages = js_sys::Array::of1(&"deriveBits".into());
     let key = subtle
         .import_key_with_str(
@@ -69,4 +76,65 @@ pub async fn pbkdf2_sha256(password: &str, salt: &[u8], iterations: u32) -> AppR
         .await
         .map_err(js)?;
     Ok(js_sys::Uint8Array::new(&bits).to_vec())
+}
+
+async fn aes_key(key: &[u8; 32], usage: &str) -> AppResult<web_sys::CryptoKey> {
+    let usages = js_sys::Array::of1(&usage.into());
+    let p = subtle()?
+        .import_key_with_str(
+            "raw",
+            &js_sys::Uint8Array::from(&key[..]),
+            "AES-GCM",
+            false,
+            &usages,
+        )
+        .map_err(js)?;
+    wasm_bindgen_futures::JsFuture::from(p)
+        .await
+        .map_err(js)?
+        .dyn_into()
+        .map_err(js)
+}
+
+fn gcm_params(nonce: &[u8]) -> AppResult<js_sys::Object> {
+    let params = js_sys::Object::new();
+    js_sys::Reflect::set(&params, &"name".into(), &"AES-GCM".into()).map_err(js)?;
+    js_sys::Reflect::set(
+        &params,
+        &"iv".into(),
+        &js_sys::Uint8Array::from(nonce).into(),
+    )
+    .map_err(js)?;
+    Ok(params)
+}
+
+/// AES-256-GCM encryption through WebCrypto with a fresh 12-byte nonce: returns nonce ‖ ciphertext ‖ 16-byte tag.
+pub async fn aes_gcm_encrypt(key: &[u8; 32], plaintext: &[u8]) -> AppResult<Vec<u8>> {
+    let nonce = random_bytes::<12>()?;
+    let k = aes_key(key, "encrypt").await?;
+    let p = subtle()?
+        .encrypt_with_object_and_u8_array(&gcm_params(&nonce)?, &k, plaintext)
+        .map_err(js)?;
+    let out = wasm_bindgen_futures::JsFuture::from(p).await.map_err(js)?;
+    let mut sealed = nonce.to_vec();
+    sealed.extend(js_sys::Uint8Array::new(&out).to_vec());
+    Ok(sealed)
+}
+
+/// Opens what [`aes_gcm_encrypt`] sealed; an [`AppError::Internal`] when the key is wrong or the data altered.
+pub async fn aes_gcm_decrypt(key: &[u8; 32], sealed: &[u8]) -> AppResult<Vec<u8>> {
+    if sealed.len() < 12 + 16 {
+        return Err(AppError::Internal("sealed secret too short".into()));
+    }
+    let (nonce, body) = sealed.split_at(12);
+    let k = aes_key(key, "decrypt").await?;
+    let p = subtle()?
+        .decrypt_with_object_and_u8_array(&gcm_params(nonce)?, &k, body)
+        .map_err(js)?;
+    let out = wasm_bindgen_futures::JsFuture::from(p).await.map_err(|_| {
+        AppError::Internal(
+            "a stored secret could not be decrypted (wrong CS_ENCRYPTION_KEY?)".into(),
+        )
+    })?;
+    Ok(js_sys::Uint8Array::new(&out).to_vec())
 }

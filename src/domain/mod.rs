@@ -13,15 +13,20 @@
 //! - [`live`]: the live-update protocol (ticket changes, presence).
 //! - [`search`]: search box input → FTS5 query.
 //! - [`stats`]: percentiles and day ranges for the reports.
+//! - [`cs`]: phone/SMS customer service: config, keywords, lead capture, Zapier callback signatures.
+//! - [`phone`]: E.164 normalisation.
+//! - [`twilio`]: webhook signatures and TwiML.
 //! - [`time`]: RFC 3339 formatting used in storage and the API.
 
 pub mod access;
 pub mod auth;
+pub mod cs;
 pub mod draft;
 pub mod fields;
 pub mod live;
 pub mod mail;
 pub mod masking;
+pub mod phone;
 pub mod retry;
 pub mod search;
 pub mod stats;
@@ -29,3 +34,4 @@ pub mod threading;
 pub mod ticket;
 pub mod time;
 pub mod triage;
+pub mod twilio;

@@ -5,3 +5,5 @@ pub mod gmail;
 pub mod google_oauth;
 pub mod http;
 pub mod llm;
+pub mod twilio;
+pub mod zapier;

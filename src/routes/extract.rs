@@ -223,13 +223,22 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 "the body is larger than {MAX_JSON_BYTES} bytes"
             )));
         }
-        serde_json::from_slice(&bytes).map(ApiJson).map_err(|e| {
-            if e.is_syntax() || e.is_eof() {
-                AppError::BadRequest(format!("the body is not valid JSON: {e}"))
+        // serde_path_to_error names the field of a wrong value (`routing_rules.enable_fax: unknown field`).
+        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if inner.is_syntax() || inner.is_eof() {
+                AppError::BadRequest(format!("the body is not valid JSON: {inner}"))
+            } else if path == "." {
+                AppError::Validation(inner.to_string())
             } else {
-                AppError::Validation(e.to_string())
+                AppError::Validation(format!("{path}: {inner}"))
             }
-        })
+        })?;
+        de.end()
+            .map_err(|e| AppError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+        Ok(ApiJson(value))
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod auth;
 pub mod canned;
+pub mod customer_service;
 pub mod extract;
 pub mod health;
 pub mod live;
@@ -13,6 +14,8 @@ pub mod reports;
 pub mod staff;
 pub mod tenants;
 pub mod tickets;
+pub mod twilio;
+pub mod zapier;
 
 use crate::error::AppError;
 use axum::Router;
@@ -55,6 +58,9 @@ pub fn router(env: worker::Env) -> Router {
         .merge(canned::router())
         .merge(reports::router())
         .merge(live::router())
+        .merge(twilio::router())
+        .merge(zapier::router())
+        .merge(customer_service::router())
         .merge(admin::router())
         .fallback(|| async { AppError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async {

@@ -83,6 +83,9 @@ async fn reply(
             })?,
         None => None,
     };
+    if ticket.channel == "sms" {
+        return sms_reply(&state, &me, &ticket, text, status).await;
+    }
     let outbox = Outbox::for_ticket(&db, &cfg, &me.tenant, &ticket).await?;
     let gmail = outbox.gmail(&cfg);
     let to_customer = ReplyTo {
@@ -168,6 +171,94 @@ async fn reply(
             "sender_email": outbox.mb.address, "content": text, "created_at": sent.sent_at,
             "gmail_message_id": sent.gmail_message_id, "gmail_thread_id": sent.gmail_thread_id,
             "message_id_header": sent.rfc_message_id, "attachments": [],
+        }, "ticket": fresh})),
+    ))
+}
+
+/// An agent's reply on an SMS ticket: sent through Twilio from the number the customer texted (never to a number
+/// that opted out: 409), recorded as the agent's message and the first response.
+async fn sms_reply(
+    state: &AppState,
+    me: &Staff,
+    ticket: &tickets::Ticket,
+    text: &str,
+    status: Option<Status>,
+) -> AppResult<(StatusCode, Json<serde_json::Value>)> {
+    use crate::storage::cs as cs_store;
+    let (cfg, db) = context(state)?;
+    let conv = cs_store::ticket_conversation(&db, &me.tenant, &ticket.ticket_id)
+        .await?
+        .ok_or_else(|| {
+            AppError::Conflict("this SMS ticket has no conversation to reply in".into())
+        })?;
+    if cs_store::opted_out(&db, &me.tenant, &conv.phone_number).await? {
+        return Err(AppError::Conflict(
+            "the customer replied STOP: nothing can be sent to this number until they text START"
+                .into(),
+        ));
+    }
+    let base = cfg.public_base_url.clone().unwrap_or_default();
+    let cs = crate::jobs::cs::Cs::load(db.clone(), cfg, &me.tenant, &base)
+        .await?
+        .ok_or_else(|| AppError::Conflict("customer service is not configured".into()))?;
+    let sid = cs
+        .send_sms(&conv.our_number, &conv.phone_number, text)
+        .await
+        .map_err(|e| AppError::Upstream(format!("sending through Twilio failed: {e}")))?;
+    let now = time::rfc3339(platform::now());
+    let message_id = platform::uuid()?;
+    let mut stmts = cs_store::insert_message(
+        &db,
+        &cs_store::PhoneMessage {
+            id: &message_id,
+            tenant: &me.tenant,
+            ticket_id: &ticket.ticket_id,
+            sender_type: "agent",
+            sender_id: Some(&me.id),
+            sender_name: &me.name,
+            sender_phone: &conv.our_number,
+            content: text,
+            twilio_sid: Some(&sid),
+            now: &now,
+        },
+    )?;
+    stmts.push(tickets::record_response(&db, &ticket.ticket_id, &now)?);
+    stmts.push(event(
+        &db,
+        me,
+        &ticket.ticket_id,
+        "reply",
+        serde_json::json!({"message_id": message_id, "via": "sms"}),
+        &now,
+    )?);
+    if let Some(s) = status.filter(|s| s.as_str() != ticket.status) {
+        let patch = tickets::Patch {
+            status: Some(s.to_string()),
+            resolved_at: s.resolved_at_after(&now),
+            ..tickets::Patch::default()
+        };
+        stmts.push(tickets::patch(
+            &db,
+            &me.tenant,
+            &ticket.ticket_id,
+            &patch,
+            &now,
+        )?);
+    }
+    if let Err(e) = db.batch(stmts).await {
+        worker::console_error!("SMS sent but not recorded on {}: {e}", ticket.ticket_number);
+        return Err(e);
+    }
+    let fresh = tickets::get(&db, &me.tenant, &ticket.ticket_id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("the ticket vanished".into()))?;
+    announce(state, &me.tenant, "message", &fresh).await;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({"message": {
+            "id": message_id, "sender_type": "agent", "sender_id": me.id, "sender_name": me.name,
+            "sender_email": conv.our_number, "content": text, "created_at": now, "twilio_sid": sid,
+            "attachments": [],
         }, "ticket": fresh})),
     ))
 }

@@ -4,6 +4,7 @@
 //! D1 client API: <https://developers.cloudflare.com/d1/worker-api/>.
 
 pub mod canned;
+pub mod cs;
 pub mod drafts;
 pub mod mail;
 pub mod mailboxes;
@@ -88,9 +89,10 @@ pub struct D1Usage {
     pub statements: Cell<u32>,
 }
 
-/// The D1 database with usage counting.
+/// The D1 database with usage counting (clones share the binding and the counters).
+#[derive(Clone)]
 pub struct Db {
-    inner: D1Database,
+    inner: Rc<D1Database>,
     /// This handle's counters.
     pub usage: Rc<D1Usage>,
 }
@@ -98,6 +100,7 @@ pub struct Db {
 impl Db {
     /// Wraps a D1 binding (`env.d1("DB")`) with fresh usage counters.
     pub fn new(inner: D1Database) -> Self {
+        let inner = Rc::new(inner);
         Db {
             inner,
             usage: Rc::default(),

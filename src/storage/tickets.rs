@@ -19,6 +19,9 @@ pub struct Ticket {
     pub customer_email: Option<String>,
     /// The customer's display name from `From`.
     pub customer_name: Option<String>,
+    /// The caller's number (E.164) for SMS and voice tickets.
+    #[serde(default)]
+    pub customer_phone: Option<String>,
     /// The first e-mail's subject; `(no subject)` when it had none.
     pub subject: String,
     /// `open|pending|resolved|closed`.
@@ -57,7 +60,8 @@ pub struct Ticket {
 }
 
 /// Columns of [`Ticket`] from `tickets t`.
-const TICKET_COLUMNS: &str = "t.ticket_id, t.ticket_number, t.customer_email, t.customer_name, t.subject, t.status, \
+const TICKET_COLUMNS: &str = "t.ticket_id, t.ticket_number, t.customer_email, t.customer_name, t.customer_phone, \
+    t.subject, t.status, \
     t.priority, t.category, t.channel, t.assigned_to, a.name AS assignee_name, a.team AS assignee_team, \
     (SELECT json_group_array(tag) FROM (SELECT g.tag FROM ticket_tags g WHERE g.ticket_id = t.ticket_id ORDER BY g.tag)) AS tags, \
     (SELECT mt.ticket_number FROM tickets mt WHERE mt.ticket_id = t.merged_into) AS merged_into, \
