@@ -5,7 +5,7 @@
  * build on each other (like an agent's shift).
  *
  * Run: source scripts/env.sh && vite build dashboard && node --test --test-concurrency=1 tests/dashboard.test.mjs
- * Screenshots: test-output/screens/*.png (inbox and ticket also to docs/screens/ for the README).
+ * Screenshots: test-output/screens/*.png (with UPDATE_DOC_SCREENS=1, inbox and ticket also to docs/screens/).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';

@@ -47,12 +47,15 @@ export async function login(page, url, { email = ADMIN.email, password = ADMIN.p
   else if (expect === 'password') await page.getByTestId('password-form').waitFor();
 }
 
-/** Saves a screenshot to test-output/screens/<name>.png; `doc` also copies it to docs/screens/ for the README. */
+/**
+ * Saves a screenshot to test-output/screens/<name>.png; with `doc`, and when UPDATE_DOC_SCREENS=1, also to
+ * docs/screens/ for the README (so ordinary test runs leave the repository unchanged).
+ */
 export async function screenshot(page, name, { doc = false, fullPage = false } = {}) {
   mkdirSync(SCREENS, { recursive: true });
   const path = join(SCREENS, `${name}.png`);
   await page.screenshot({ path, fullPage });
-  if (doc) {
+  if (doc && process.env.UPDATE_DOC_SCREENS === '1') {
     mkdirSync(DOC_SCREENS, { recursive: true });
     copyFileSync(path, join(DOC_SCREENS, `${name}.png`));
   }
