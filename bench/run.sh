@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the worker and prints size and poll-cost figures (bench/poll.mjs) and inbox query times (bench/inbox.mjs).
+# Builds the worker and prints size and poll-cost figures (bench/poll.mjs) inbox query times (bench/inbox.mjs)
+# and TwiML answer latency under 50 concurrent webhooks (bench/twiml.mjs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh >/dev/null
@@ -7,3 +8,4 @@ source scripts/env.sh
 bash scripts/build.sh >/dev/null
 node bench/poll.mjs
 node bench/inbox.mjs
+node bench/twiml.mjs
