@@ -61,5 +61,6 @@ cat <<MSG
 MSG
 while true; do
   curl -fsS "http://127.0.0.1:$PORT/__scheduled?cron=*/5+*+*+*+*" >/dev/null 2>&1 || true
+  curl -fsS "http://127.0.0.1:$PORT/__scheduled?cron=*+*+*+*+*" >/dev/null 2>&1 || true   # phone/SMS sweep
   sleep 30
 done
