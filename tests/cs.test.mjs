@@ -96,6 +96,9 @@ describe('configuration', () => {
     const agent = await h.api('POST', '/api/v1/staff', { token, body: { email: 'ag@demo.edgedesk.test', name: 'Ag', role: 'agent' } });
     const agentToken = (await h.api('POST', '/api/v1/auth/login', { body: { email: 'ag@demo.edgedesk.test', password: agent.json.temporary_password } })).json.token;
     assert.equal((await h.api('GET', '/api/v1/admin/customer-service/config', { token: agentToken })).status, 403);
+    const unsigned = await h.api('PUT', '/api/v1/admin/customer-service/config', { token, body: { zapier_callback_secret: null } });
+    assert.equal(unsigned.status, 422, 'an enabled tenant must sign its callbacks');
+    assert.match(unsigned.json.error.message, /^zapier_callback_secret/);
   });
 
   test('test-zapier pings the hook and reports status and latency', async () => {
@@ -239,7 +242,9 @@ describe('SMS', () => {
     const body = JSON.stringify({ tenant_id: 'default', phone_number: '(555) 777-0001', action: 'invalidate' });
     const r = await s.zap.callback(body, { url: `${s.h.url}/api/v1/zapier/customer-update` });
     assert.equal(r.status, 200, r.text);
-    assert.equal(JSON.parse(r.text).was_cached, true);
+    assert.equal(JSON.parse(r.text).status, 'ok');
+    const unsigned = await s.zap.callback(body, { url: `${s.h.url}/api/v1/zapier/customer-update`, signature: null });
+    assert.equal(unsigned.status, 401, 'cache changes must be signed');
     const lookups = s.zap.received.filter((x) => x.type === 'customer_lookup').length;
     await s.sms(KNOWN, 'Thanks!');
     await until(() => s.zap.received.filter((x) => x.type === 'customer_lookup').length === lookups + 1, 'a new lookup');
@@ -284,6 +289,10 @@ describe('timeouts and disabled channels', () => {
     try {
       const r = await s.sms(KNOWN, 'hello');
       assert.match(r.text, /<Message>Thanks for your message\. .* does not answer text messages/);
+      const stop = await s.sms('+15557770300', 'STOP');
+      assert.equal(stop.text, '<?xml version="1.0" encoding="UTF-8"?><Response></Response>');
+      assert.deepEqual(await s.h.rows('SELECT phone_number FROM cs_opt_outs'), [{ phone_number: '+15557770300' }],
+        'STOP is honoured even while the channel is off');
       const v = await postWebhook(s.h.url, '/api/v1/customer-service/voice/inbound',
         voiceParams({ from: KNOWN, to: OUR, accountSid: s.twilio.accountSid }), { authToken: s.twilio.authToken });
       assert.match(v.text, /<Say>.*does not take calls right now.*<\/Say><Hangup\/>/);
@@ -304,30 +313,75 @@ describe('voice', () => {
       const post = (path, params) => postWebhook(s.h.url, path, params, { authToken: s.twilio.authToken });
       const start = await post('/api/v1/customer-service/voice/inbound', call);
       assert.equal(start.status, 200, start.text);
-      assert.match(start.text, /<Say>Thank you for calling .*<\/Say><Gather input="speech" action="http:\/\/127\.0\.0\.1:\d+\/api\/v1\/customer-service\/voice\/gather" method="POST" speechTimeout="auto">/);
+      assert.match(start.text, /<Say>Thank you for calling .*<\/Say><Gather input="speech" action="http:\/\/127\.0\.0\.1:\d+\/api\/v1\/customer-service\/voice\/gather\?turn=1" method="POST" speechTimeout="auto">/);
       await until(async () => (await s.h.rows("SELECT count(*) AS n FROM zapier_requests WHERE status = 'completed'"))[0].n === 1, 'the caller looked up');
-      const asked = await post('/api/v1/customer-service/voice/gather', { ...call, SpeechResult: 'What is my balance', Confidence: '0.92' });
-      assert.match(asked.text, /<Say>One moment please\.<\/Say><Pause length="2"\/><Redirect method="POST">.*\/voice\/gather\?wait=1<\/Redirect>/);
-      let spoken;
-      for (let n = 1; n <= 8 && !spoken; n++) {
-        const poll = await post(`/api/v1/customer-service/voice/gather?wait=${n}`, call);
-        if (/<Say>Your balance/.test(poll.text)) spoken = poll.text;
-        else {
-          assert.match(poll.text, new RegExp(`wait=${n + 1}<\\/Redirect>`));
-          await until(async () => (await s.h.rows("SELECT answer FROM cs_conversations WHERE channel = 'voice'"))[0].answer, 'the answer');
+      /** Asks a question on turn `turn` and polls until an answer is spoken; returns the TwiML. */
+      const ask = async (turn, question) => {
+        const asked = await post(`/api/v1/customer-service/voice/gather?turn=${turn}`, { ...call, SpeechResult: question, Confidence: '0.92' });
+        assert.match(asked.text, new RegExp(`<Say>One moment please\\.<\\/Say><Pause length="2"\\/><Redirect method="POST">.*\\/voice\\/gather\\?turn=${turn}&amp;wait=1<\\/Redirect>`));
+        for (let n = 1; n <= 8; n++) {
+          const poll = await post(`/api/v1/customer-service/voice/gather?turn=${turn}&wait=${n}`, call);
+          if (/<Say>One moment/.test(poll.text) || /<Pause/.test(poll.text)) {
+            assert.match(poll.text, new RegExp(`turn=${turn}&amp;wait=${n + 1}<\\/Redirect>`));
+            await until(async () => (await s.h.rows("SELECT answer FROM cs_conversations WHERE channel = 'voice'"))[0].answer, 'the answer');
+            continue;
+          }
+          return poll.text;
         }
-      }
-      assert.match(spoken, /<Say>Your balance is \$40\.00, Maya\.<\/Say><Gather input="speech"/);
+        throw new Error('no answer spoken');
+      };
+      const spoken = await ask(1, 'What is my balance');
+      assert.match(spoken, /<Say>Your balance is \$40\.00, Maya\.<\/Say><Gather input="speech" action="[^"]*turn=2"/);
       assert.match(spoken, /<Hangup\/><\/Response>$/);
-      const over = await post('/api/v1/customer-service/voice/gather?wait=8', call);
+      const second = await ask(2, 'What are your opening hours');
+      assert.match(second, /<Say>We are open 9 to 5 on weekdays\.<\/Say><Gather input="speech" action="[^"]*turn=3"/,
+        'the second question gets its own answer, not the first one again');
+      const over = await post('/api/v1/customer-service/voice/gather?turn=2&wait=8', call);
       assert.match(over.text, /taking longer than expected.*<Hangup\/>/);
       const [t] = (await s.h.api('GET', '/api/v1/tickets?channel=voice', { token: s.token })).json.tickets;
       const thread = (await s.h.api('GET', `/api/v1/tickets/${t.ticket_id}`, { token: s.token })).json.messages.map((m) => m.content);
-      assert.ok(thread.includes('What is my balance'));
-      assert.ok(thread.includes('Your balance is $40.00, Maya.'));
+      for (const line of ['What is my balance', 'Your balance is $40.00, Maya.', 'What are your opening hours', 'We are open 9 to 5 on weekdays.']) {
+        assert.ok(thread.includes(line), line);
+      }
       const retry = await post('/api/v1/customer-service/voice/inbound', call);
       assert.equal(retry.text, start.text, 'a retried webhook gets the same TwiML');
       assert.equal((await s.h.rows("SELECT count(*) AS n FROM cs_conversations WHERE channel = 'voice'"))[0].n, 1);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('a stalled Zap does not keep a caller waiting: halfway through the polls the LLM answers', async () => {
+    const s = await setup();
+    try {
+      const call = voiceParams({ from: '+15557770500', to: OUR, accountSid: s.twilio.accountSid });
+      const post = (path, params) => postWebhook(s.h.url, path, params, { authToken: s.twilio.authToken });
+      s.zap.setMode('never');
+      await post('/api/v1/customer-service/voice/inbound', call);
+      await post('/api/v1/customer-service/voice/gather?turn=1', { ...call, SpeechResult: 'Are you open on Sunday?' });
+      let text = '';
+      for (let n = 1; n <= 8 && !/<Say>We are open/.test(text); n++) {
+        text = (await post(`/api/v1/customer-service/voice/gather?turn=1&wait=${n}`, call)).text;
+        if (n >= 4 && !/<Say>We are open/.test(text)) {
+          await until(async () => (await s.h.rows("SELECT answer FROM cs_conversations"))[0].answer, 'the fallback answer');
+        }
+      }
+      assert.match(text, /<Say>We are open 9 to 5 on weekdays\.<\/Say>/);
+      const [req] = await s.h.rows('SELECT status FROM zapier_requests');
+      assert.equal(req.status, 'timeout');
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('a caller with a withheld number is greeted and not looked up', async () => {
+    const s = await setup();
+    try {
+      const r = await postWebhook(s.h.url, '/api/v1/customer-service/voice/inbound',
+        voiceParams({ from: 'anonymous', to: OUR, accountSid: s.twilio.accountSid }), { authToken: s.twilio.authToken });
+      assert.equal(r.status, 200, r.text);
+      assert.match(r.text, /<Gather input="speech"/);
+      assert.equal(s.zap.received.length, 0);
     } finally {
       await s.close();
     }

@@ -247,7 +247,7 @@ impl CsConfigInput {
 /// What an inbound text asks for, before any CRM or LLM work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Keyword {
-    /// `STOP`, `STOPALL`, `UNSUBSCRIBE`, `CANCEL`, `END`, `QUIT` (Twilio's default opt-out keywords).
+    /// `STOP`, `STOPALL`, `UNSUBSCRIBE`, `CANCEL`, `END`, `QUIT`, `OPTOUT`, `REVOKE` (Twilio's opt-out keywords).
     OptOut,
     /// `START`, `YES`, `UNSTOP` (opt back in).
     OptIn,
@@ -263,7 +263,9 @@ pub fn keyword(body: &str) -> Option<Keyword> {
         .trim_matches(|c: char| c.is_ascii_punctuation())
         .to_ascii_uppercase();
     match word.as_str() {
-        "STOP" | "STOPALL" | "UNSUBSCRIBE" | "CANCEL" | "END" | "QUIT" => Some(Keyword::OptOut),
+        "STOP" | "STOPALL" | "UNSUBSCRIBE" | "CANCEL" | "END" | "QUIT" | "OPTOUT" | "REVOKE" => {
+            Some(Keyword::OptOut)
+        }
         "START" | "YES" | "UNSTOP" => Some(Keyword::OptIn),
         "HELP" | "INFO" => Some(Keyword::Help),
         _ => None,

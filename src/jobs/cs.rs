@@ -21,6 +21,9 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use worker::D1PreparedStatement;
 
+/// Longest SMS body Twilio accepts, in characters (longer texts are cut there).
+pub const MAX_SMS_CHARS: usize = 1600;
+
 /// Display name of automated messages in the ticket thread.
 pub const ASSISTANT: &str = "Edgedesk assistant";
 
@@ -189,6 +192,8 @@ impl Cs {
     pub async fn deliver(&self, conv: &mut Conversation, text: &str) -> AppResult<()> {
         let now = time::rfc3339(platform::now());
         let mut stmts = Vec::new();
+        let text: String = text.chars().take(MAX_SMS_CHARS).collect();
+        let text = text.as_str();
         if conv.channel == "sms" {
             if store::opted_out(&self.db, &self.tenant, &conv.phone_number).await? {
                 stmts.extend(self.record(
@@ -204,13 +209,24 @@ impl Cs {
                     .await
                 {
                     Ok(sid) => stmts.extend(self.record(conv, "system", text, Some(&sid), &now)?),
-                    Err(e) => stmts.extend(self.record(
-                        conv,
-                        "system",
-                        &format!("Sending failed ({e}): {text}"),
-                        None,
-                        &now,
-                    )?),
+                    Err(e) => {
+                        if e.contains(&crate::integrations::twilio::ERROR_OPTED_OUT.to_string()) {
+                            // Twilio knows the number opted out (e.g. STOP sent before Edgedesk): remember it.
+                            stmts.push(store::opt_out(
+                                &self.db,
+                                &self.tenant,
+                                &conv.phone_number,
+                                platform::now_ms(),
+                            )?);
+                        }
+                        stmts.extend(self.record(
+                            conv,
+                            "system",
+                            &format!("Sending failed ({e}): {text}"),
+                            None,
+                            &now,
+                        )?)
+                    }
                 }
             }
         } else {
@@ -241,18 +257,14 @@ impl Cs {
         .map_err(|e| e.to_string())
     }
 
-    /// Starts a Zapier request for the conversation. A hook that cannot be reached fails the request at once
-    /// and the conversation continues without it.
-    pub async fn ask_zapier(
+    /// A pending Zapier request row for the conversation (written by the caller, before anything slow, so that
+    /// a lost follow-up is found by the sweep); returns its correlation id.
+    pub fn prepare_request(
         &self,
-        conv: &mut Conversation,
+        conv: &Conversation,
         kind: &str,
         question: Option<&str>,
-        customer: Option<&CachedCustomer>,
-    ) -> AppResult<()> {
-        let Some(hook) = self.conf.zapier_webhook_url.clone() else {
-            return self.without_crm(conv, question).await;
-        };
+    ) -> AppResult<(String, D1PreparedStatement)> {
         let correlation_id = platform::uuid()?;
         let now_ms = platform::now_ms();
         let timeout = if kind == "customer_lookup" {
@@ -260,19 +272,30 @@ impl Cs {
         } else {
             self.conf.query_timeout_seconds
         };
-        self.db
-            .batch(vec![store::insert_request(
-                &self.db,
-                &correlation_id,
-                &self.tenant,
-                kind,
-                &conv.phone_number,
-                &conv.id,
-                question,
-                now_ms,
-                now_ms + timeout * 1000,
-            )?])
-            .await?;
+        let stmt = store::insert_request(
+            &self.db,
+            &correlation_id,
+            &self.tenant,
+            kind,
+            &conv.phone_number,
+            &conv.id,
+            question,
+            now_ms,
+            now_ms + timeout * 1000,
+        )?;
+        Ok((correlation_id, stmt))
+    }
+
+    /// Posts a prepared request to the Zap. A hook that cannot be reached fails the request at once and the
+    /// conversation continues without it.
+    pub async fn trigger(
+        &self,
+        conv: &mut Conversation,
+        correlation_id: &str,
+        kind: &str,
+        question: Option<&str>,
+        customer: Option<&CachedCustomer>,
+    ) -> AppResult<()> {
         let mut body = serde_json::json!({
             "type": kind,
             "correlation_id": correlation_id,
@@ -284,26 +307,49 @@ impl Cs {
             body["customer_id"] = customer.and_then(|c| c.crm_id.clone()).into();
             body["customer"] = customer_json(customer);
         }
-        if let Err(e) = zapier::trigger(&self.http, &hook, &body).await {
-            store::finish_request(
-                &self.db,
-                &correlation_id,
-                "failed",
-                None,
-                Some(&e.to_string()),
-                platform::now_ms(),
-            )
-            .await?;
-            worker::console_warn!("zapier {kind} for tenant {}: {e}", self.tenant);
-            return match kind {
-                "customer_lookup" => self.without_crm(conv, question).await,
-                _ => {
-                    self.fallback(conv, question.unwrap_or_default(), customer)
-                        .await
-                }
-            };
+        let result = match &self.conf.zapier_webhook_url {
+            Some(hook) => zapier::trigger(&self.http, hook, &body)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            None => Err("no zapier_webhook_url".to_string()),
+        };
+        let Err(e) = result else {
+            return Ok(());
+        };
+        worker::console_warn!("zapier {kind} for tenant {}: {e}", self.tenant);
+        if !store::finish_request(
+            &self.db,
+            correlation_id,
+            "failed",
+            None,
+            Some(&e),
+            platform::now_ms(),
+        )
+        .await?
+        {
+            return Ok(()); // the sweep or a callback got there first
         }
-        Ok(())
+        match kind {
+            "customer_lookup" => self.without_crm(conv).await,
+            _ => {
+                self.fallback(conv, question.unwrap_or_default(), customer)
+                    .await
+            }
+        }
+    }
+
+    /// Starts a Zapier request for the conversation (prepare + trigger).
+    pub async fn ask_zapier(
+        &self,
+        conv: &mut Conversation,
+        kind: &str,
+        question: Option<&str>,
+        customer: Option<&CachedCustomer>,
+    ) -> AppResult<()> {
+        let (id, stmt) = self.prepare_request(conv, kind, question)?;
+        self.db.batch(vec![stmt]).await?;
+        self.trigger(conv, &id, kind, question, customer).await
     }
 
     /// The lookup finished: cache what it found and go on with the question asked meanwhile, or start lead
@@ -329,21 +375,37 @@ impl Cs {
             )?);
         }
         self.db.batch(stmts).await?;
-        let question = conv.pending_question.take();
+        let Some(question) =
+            store::take_pending_question(&self.db, &conv.id, "ready", platform::now_ms()).await?
+        else {
+            return Ok(()); // not waiting for this lookup any more
+        };
+        self.refresh(conv).await?;
         if found.found {
-            conv.state = "ready".into();
             match question {
                 Some(q) => self.answer(conv, &q, Some(&found)).await,
-                None => self.save(conv).await,
+                None => Ok(()),
             }
         } else {
             self.unknown(conv, question.as_deref()).await
         }
     }
 
-    /// An unknown number: lead capture over SMS when enabled, else a generic answer.
+    /// Re-reads the conversation's state (after an atomic change in D1).
+    async fn refresh(&self, conv: &mut Conversation) -> AppResult<()> {
+        if let Some(c) = store::conversation(&self.db, &conv.id).await? {
+            *conv = c;
+        }
+        Ok(())
+    }
+
+    /// An unknown number: lead capture over SMS when enabled (and the number has not left its details before),
+    /// else a generic answer.
     pub async fn unknown(&self, conv: &mut Conversation, question: Option<&str>) -> AppResult<()> {
-        if conv.channel == "sms" && self.conf.routing_rules.fallback_to_lead_capture {
+        if conv.channel == "sms"
+            && self.conf.routing_rules.fallback_to_lead_capture
+            && !store::known_contact(&self.db, &self.tenant, &conv.phone_number).await?
+        {
             conv.state = "lead_name".into();
             let text = format!(
                 "Hi! This is {}. We don't have this number on file yet. What is your name?",
@@ -358,13 +420,17 @@ impl Cs {
         }
     }
 
-    /// The CRM is unreachable or timed out: go on without customer data.
-    async fn without_crm(&self, conv: &mut Conversation, question: Option<&str>) -> AppResult<()> {
-        conv.state = "ready".into();
-        conv.pending_question = None;
+    /// The CRM lookup failed or timed out: go on without customer data, answering what waited.
+    async fn without_crm(&self, conv: &mut Conversation) -> AppResult<()> {
+        let Some(question) =
+            store::take_pending_question(&self.db, &conv.id, "ready", platform::now_ms()).await?
+        else {
+            return Ok(());
+        };
+        self.refresh(conv).await?;
         match question {
-            Some(q) => self.fallback(conv, q, None).await,
-            None => self.save(conv).await,
+            Some(q) => self.fallback(conv, &q, None).await,
+            None => Ok(()),
         }
     }
 
@@ -504,10 +570,7 @@ pub async fn continue_after(
     let customer = store::cached_customer(&cs.db, &cs.tenant, &conv.phone_number, now_ms).await?;
     match (req.kind.as_str(), outcome) {
         ("customer_lookup", Ok(data)) => cs.on_lookup(&mut conv, lookup_result(&data)).await,
-        ("customer_lookup", Err(_)) => {
-            let q = conv.pending_question.take();
-            cs.without_crm(&mut conv, q.as_deref()).await
-        }
+        ("customer_lookup", Err(_)) => cs.without_crm(&mut conv).await,
         (_, Ok(data)) if data.get("has_answer").and_then(|v| v.as_bool()) == Some(true) => {
             let answer = data
                 .get("answer")
@@ -536,6 +599,26 @@ pub async fn continue_after(
     }
 }
 
+/// Times out the conversation's pending requests now and continues with the fallback (a call cannot wait for the
+/// per-minute sweep: Twilio's caller hears the redirect loop for only about 16 s).
+pub async fn expire_now(cs: &Cs, conversation_id: &str) -> AppResult<()> {
+    for req in store::pending_for_conversation(&cs.db, conversation_id).await? {
+        if store::finish_request(
+            &cs.db,
+            &req.correlation_id,
+            "timeout",
+            None,
+            Some("the caller could not wait"),
+            platform::now_ms(),
+        )
+        .await?
+        {
+            continue_after(cs, &req, Err("timeout".into())).await?;
+        }
+    }
+    Ok(())
+}
+
 /// The cron expression of the sweep in `wrangler.toml`.
 pub const SWEEP_CRON: &str = "* * * * *";
 
@@ -559,8 +642,14 @@ pub async fn sweep(env: &worker::Env) -> AppResult<u32> {
             continue;
         }
         let base = cfg.public_base_url.clone().unwrap_or_default();
-        if let Some(cs) = Cs::load(db.clone(), cfg.clone(), &req.tenant_id, &base).await? {
-            continue_after(&cs, &req, Err("timeout".into())).await?;
+        let result = match Cs::load(db.clone(), cfg.clone(), &req.tenant_id, &base).await {
+            Ok(Some(cs)) => continue_after(&cs, &req, Err("timeout".into())).await,
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            // One conversation's failure must not stop the others.
+            worker::console_error!("sweep: continuing {}: {e}", req.correlation_id);
         }
         done += 1;
     }

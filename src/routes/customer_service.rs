@@ -102,6 +102,11 @@ async fn update(
             }
         }
     }
+    if config.is_enabled && stored.callback_secret_enc.is_none() {
+        return Err(AppError::Validation(
+            "zapier_callback_secret: required when is_enabled is true (Zapier callbacks must be signed)".into(),
+        ));
+    }
     stored.config = config;
     store::save_config(&db, &me.tenant, &stored, &time::rfc3339(platform::now())).await?;
     Ok(Json(shown(&stored)))

@@ -185,6 +185,12 @@ async fn sms_reply(
     status: Option<Status>,
 ) -> AppResult<(StatusCode, Json<serde_json::Value>)> {
     use crate::storage::cs as cs_store;
+    if text.chars().count() > crate::jobs::cs::MAX_SMS_CHARS {
+        return Err(AppError::Validation(format!(
+            "content: an SMS reply has at most {} characters",
+            crate::jobs::cs::MAX_SMS_CHARS
+        )));
+    }
     let (cfg, db) = context(state)?;
     let conv = cs_store::ticket_conversation(&db, &me.tenant, &ticket.ticket_id)
         .await?

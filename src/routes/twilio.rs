@@ -35,6 +35,9 @@ use worker::Context;
 /// Redirect polls of a call waiting for its answer (each after a 2-second `<Pause>`): about 16 s in all.
 pub const MAX_VOICE_POLLS: i64 = 8;
 
+/// The poll at which a call stops waiting for Zapier and the LLM answers instead (about 8 s in).
+pub const VOICE_FALLBACK_POLL: i64 = 4;
+
 /// The Twilio webhook routes.
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -146,17 +149,14 @@ async fn sms(
         .or_else(|| w.get("SmsSid"))
         .ok_or_else(|| AppError::BadRequest("MessageSid is missing".into()))?
         .to_string();
-    let key = format!("sms:{sid}");
+    let key = format!("{}:sms:{sid}", w.cs.tenant);
     if !store::claim_webhook(&w.cs.db, &key, &w.cs.tenant, platform::now_ms()).await? {
         let again = store::answered(&w.cs.db, &key).await?.unwrap_or_default();
         return Ok(xml(if again.is_empty() { twiml(&[]) } else { again }));
     }
     let from = caller(&w)?;
     let text = w.get("Body").unwrap_or_default().trim().to_string();
-    let (twiml_out, work) = handle_sms(&w, &sid, &from, &text).await?;
-    w.cs.db
-        .batch(vec![store::answer_webhook(&w.cs.db, &key, &twiml_out)?])
-        .await?;
+    let (twiml_out, work) = handle_sms(&w, &key, &sid, &from, &text).await?;
     if let Some(work) = work {
         let cs = w.cs;
         later(&ctx, "sms follow-up", async move { work.run(cs).await });
@@ -166,18 +166,19 @@ async fn sms(
 
 /// Slow work to do after answering.
 enum Work {
-    /// Look the caller up through Zapier (the question waits in the conversation).
-    Lookup(Conversation),
+    /// Post the prepared lookup (its `zapier_requests` row is already written) to the Zap.
+    Lookup(Conversation, String),
     /// Answer a question (CRM query or LLM).
     Answer(Conversation, String),
+    /// A call cannot wait longer: time out its Zapier requests and fall back now.
+    Expire(String),
 }
 
 impl Work {
     async fn run(self, cs: Cs) -> AppResult<()> {
         match self {
-            Work::Lookup(mut conv) => {
-                let q = conv.pending_question.clone();
-                cs.ask_zapier(&mut conv, "customer_lookup", q.as_deref(), None)
+            Work::Lookup(mut conv, correlation_id) => {
+                cs.trigger(&mut conv, &correlation_id, "customer_lookup", None, None)
                     .await
             }
             Work::Answer(mut conv, question) => {
@@ -189,6 +190,9 @@ impl Work {
                 )
                 .await?;
                 cs.answer(&mut conv, &question, customer.as_ref()).await
+            }
+            Work::Expire(conversation_id) => {
+                crate::jobs::cs::expire_now(&cs, &conversation_id).await
             }
         }
     }
@@ -203,14 +207,14 @@ async fn conversation(
     call_sid: Option<&str>,
     first_text: &str,
     now: &str,
-) -> AppResult<(Conversation, bool, Vec<worker::D1PreparedStatement>)> {
+) -> AppResult<(Conversation, Vec<worker::D1PreparedStatement>)> {
     let now_ms = platform::now_ms();
     let existing = match call_sid {
-        Some(c) => store::call_conversation(&cs.db, c).await?,
-        None => store::open_sms_conversation(&cs.db, &cs.tenant, phone, now_ms).await?,
+        Some(c) => store::call_conversation(&cs.db, &cs.tenant, c).await?,
+        None => store::open_sms_conversation(&cs.db, &cs.tenant, phone, our, now_ms).await?,
     };
     if let Some(c) = existing {
-        return Ok((c, false, Vec::new()));
+        return Ok((c, Vec::new()));
     }
     let cached = store::cached_customer(&cs.db, &cs.tenant, phone, now_ms).await?;
     let name = cached
@@ -233,36 +237,55 @@ async fn conversation(
         pending_question: None,
         answer: None,
         polls: 0,
+        answer_turn: 0,
     };
     stmts.push(store::insert_conversation(&cs.db, &conv, now_ms)?);
-    Ok((conv, true, stmts))
+    Ok((conv, stmts))
 }
 
 async fn handle_sms(
     w: &Webhook,
+    key: &str,
     sid: &str,
     from: &str,
     text: &str,
 ) -> AppResult<(String, Option<Work>)> {
     let cs = &w.cs;
     let rules = &cs.conf.routing_rules;
-    if !cs.conf.is_enabled || !rules.enable_sms {
-        let refusal = format!(
-            "Thanks for your message. {} does not answer text messages at this number; please call or e-mail us.",
-            cs.cfg.support_name
-        );
-        return Ok((twiml(&[Verb::Message(refusal)]), None));
-    }
     let now = time::rfc3339(platform::now());
     let now_ms = platform::now_ms();
+    let kw = keyword(text);
+    let reply = |t: String| twiml(&[Verb::Message(t)]);
+    let finish = |out: String, mut stmts: Vec<worker::D1PreparedStatement>| async move {
+        stmts.push(store::answer_webhook(&cs.db, key, &out)?);
+        cs.db.batch(stmts).await?;
+        Ok::<_, AppError>(out)
+    };
+    // Opt-outs are honoured whatever the settings; an opted-out number gets nothing back.
+    let opted_out = store::opted_out(&cs.db, &cs.tenant, from).await?;
+    if !cs.conf.is_enabled || !rules.enable_sms {
+        let (out, stmts) = match kw {
+            Some(Keyword::OptOut) => (twiml(&[]), vec![store::opt_out(&cs.db, &cs.tenant, from, now_ms)?]),
+            Some(Keyword::OptIn) => (twiml(&[]), vec![store::opt_in(&cs.db, &cs.tenant, from)?]),
+            _ if opted_out => (twiml(&[]), Vec::new()),
+            _ => (
+                reply(format!(
+                    "Thanks for your message. {} does not answer text messages at this number; please call or e-mail us.",
+                    cs.cfg.support_name
+                )),
+                Vec::new(),
+            ),
+        };
+        return Ok((finish(out, stmts).await?, None));
+    }
     let our = our_number(w);
-    let (mut conv, _new, mut stmts) =
+    let (mut conv, mut stmts) =
         conversation(cs, Channel::Sms, from, &our, None, text, &now).await?;
     stmts.extend(cs.record(&conv, "customer", text, Some(sid), &now)?);
 
-    let reply = |t: String| twiml(&[Verb::Message(t)]);
     let mut work = None;
-    let out = match keyword(text) {
+    let mut save = true;
+    let out = match kw {
         Some(Keyword::OptOut) => {
             // Twilio confirms the opt-out itself on long codes; we only stop sending.
             stmts.push(store::opt_out(&cs.db, &cs.tenant, from, now_ms)?);
@@ -275,15 +298,15 @@ async fn handle_sms(
                 cs.cfg.support_name
             ))
         }
+        _ if opted_out => twiml(&[]),
         Some(Keyword::Help) => reply(format!(
             "{}: reply with your question and we will answer. Reply STOP to stop messages.",
             cs.cfg.support_name
         )),
-        None if store::opted_out(&cs.db, &cs.tenant, from).await? => twiml(&[]),
-        None => match conv.state.as_str() {
-            "lead_name" | "lead_email" => {
-                let step = lead_step(conv.lead_name.as_deref(), true, text);
-                match step {
+        None => {
+            match conv.state.as_str() {
+                "lead_name" | "lead_email" => {
+                    match lead_step(conv.lead_name.as_deref(), true, text) {
                     LeadStep::AskName => reply("Sorry, what is your name?".into()),
                     LeadStep::AskEmail { name } => {
                         conv.lead_name = Some(name.clone());
@@ -295,7 +318,7 @@ async fn handle_sms(
                             .into(),
                     ),
                     LeadStep::Complete { name, email } => {
-                        conv.state = "done".into();
+                        conv.state = "ready".into();
                         stmts.push(store::set_ticket_caller(
                             &cs.db,
                             &cs.tenant,
@@ -323,59 +346,65 @@ async fn handle_sms(
                         ))
                     }
                 }
-            }
-            "lookup" => {
-                // Still looking the caller up: the question joins the one waiting.
-                let q = conv.pending_question.take().unwrap_or_default();
-                conv.pending_question = Some(format!("{q}\n{text}").trim().to_string());
-                twiml(&[])
-            }
-            _ => {
-                let cached = store::cached_customer(&cs.db, &cs.tenant, from, now_ms).await?;
-                stmts.push(store::log_lookup(
-                    &cs.db,
-                    &cs.tenant,
-                    cached.is_some(),
-                    now_ms,
-                )?);
-                match cached {
-                    Some(c) if c.found => {
-                        conv.state = "ready".into();
-                        work = Some(Work::Answer(conv.clone(), text.to_string()));
-                        twiml(&[])
-                    }
-                    Some(_) if rules.fallback_to_lead_capture => {
-                        conv.state = "lead_name".into();
-                        reply(format!(
+                }
+                "lookup"
+                    if store::append_pending_question(&cs.db, &conv.id, text, now_ms).await? =>
+                {
+                    // Still looking the caller up: the question joins the one waiting (appended in SQL, so a
+                    // lookup finishing right now cannot lose it).
+                    save = false;
+                    twiml(&[])
+                }
+                _ => {
+                    let cached = store::cached_customer(&cs.db, &cs.tenant, from, now_ms).await?;
+                    stmts.push(store::log_lookup(
+                        &cs.db,
+                        &cs.tenant,
+                        cached.is_some(),
+                        now_ms,
+                    )?);
+                    match cached {
+                        Some(c)
+                            if !c.found
+                                && rules.fallback_to_lead_capture
+                                && !store::known_contact(&cs.db, &cs.tenant, from).await? =>
+                        {
+                            conv.state = "lead_name".into();
+                            reply(format!(
                             "Hi! This is {}. We don't have this number on file yet. What is your name?",
                             cs.cfg.support_name
                         ))
-                    }
-                    Some(_) => {
-                        conv.state = "ready".into();
-                        work = Some(Work::Answer(conv.clone(), text.to_string()));
-                        twiml(&[])
-                    }
-                    None => {
-                        conv.state = "lookup".into();
-                        conv.pending_question = Some(text.to_string());
-                        work = Some(Work::Lookup(conv.clone()));
-                        if rules.auto_respond_pending_lookup {
-                            reply("Thanks! One moment while we look up your account.".into())
-                        } else {
+                        }
+                        Some(_) => {
+                            conv.state = "ready".into();
+                            work = Some(Work::Answer(conv.clone(), text.to_string()));
                             twiml(&[])
+                        }
+                        None => {
+                            conv.state = "lookup".into();
+                            conv.pending_question = Some(text.to_string());
+                            let (correlation_id, stmt) =
+                                cs.prepare_request(&conv, "customer_lookup", None)?;
+                            stmts.push(stmt);
+                            work = Some(Work::Lookup(conv.clone(), correlation_id));
+                            if rules.auto_respond_pending_lookup {
+                                reply("Thanks! One moment while we look up your account.".into())
+                            } else {
+                                twiml(&[])
+                            }
                         }
                     }
                 }
             }
-        },
+        }
     };
     if let Some(Verb::Message(m)) = auto_message(&out) {
         stmts.extend(cs.record(&conv, "system", &m, None, &now)?);
     }
-    stmts.push(store::update_conversation(&cs.db, &conv, now_ms)?);
-    cs.db.batch(stmts).await?;
-    Ok((out, work))
+    if save {
+        stmts.push(store::update_conversation(&cs.db, &conv, now_ms)?);
+    }
+    Ok((finish(out, stmts).await?, work))
 }
 
 /// The `<Message>` text of a TwiML answer, to record it in the thread.
@@ -392,8 +421,8 @@ fn auto_message(twiml_doc: &str) -> Option<Verb> {
     ))
 }
 
-/// The idempotency key of a call request: the call and a digest of exactly what Twilio sent (URL + params), so a
-/// retry matches and each new turn or poll does not.
+/// The idempotency key of a call request: the tenant, the call and a digest of exactly what Twilio sent (URL with
+/// its turn and poll numbers + params), so a retry matches and each new turn or poll does not.
 fn call_key(w: &Webhook, call_sid: &str) -> String {
     let mut h = Sha256::new();
     h.update(w.url.as_bytes());
@@ -409,18 +438,19 @@ fn call_key(w: &Webhook, call_sid: &str) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    format!("call:{call_sid}:{d}")
+    format!("{}:call:{call_sid}:{d}", w.cs.tenant)
 }
 
-fn gather_url(cs: &Cs, wait: Option<i64>) -> String {
+fn gather_url(cs: &Cs, turn: i64, wait: Option<i64>) -> String {
     let base = cs.url("/api/v1/customer-service/voice/gather");
     match wait {
-        Some(n) => format!("{base}?wait={n}"),
-        None => base,
+        Some(n) => format!("{base}?turn={turn}&wait={n}"),
+        None => format!("{base}?turn={turn}"),
     }
 }
 
-/// Answers a call webhook once per request (replaying the first answer for Twilio retries).
+/// Answers a call webhook once per request (replaying the first answer for Twilio retries; a retry while the
+/// first is still being answered is told to come back in a second).
 async fn once(
     w: &Webhook,
     call_sid: &str,
@@ -431,7 +461,7 @@ async fn once(
         let again = store::answered(&w.cs.db, &key).await?.unwrap_or_default();
         return Ok((
             if again.is_empty() {
-                twiml(&[Verb::Pause(1)])
+                twiml(&[Verb::Pause(1), Verb::Redirect(w.url.clone())])
             } else {
                 again
             },
@@ -467,10 +497,12 @@ async fn voice(
             );
             return Ok((twiml(&[Verb::Say(refusal), Verb::Hangup]), None));
         }
-        let from = caller(&w)?;
+        // A withheld number ("anonymous", "restricted") is an unknown caller: no lookup.
+        let from = caller(&w).unwrap_or_else(|_| "anonymous".to_string());
+        let reachable = from.starts_with('+');
         let now = time::rfc3339(platform::now());
         let now_ms = platform::now_ms();
-        let (mut conv, _, mut stmts) = conversation(
+        let (mut conv, mut stmts) = conversation(
             cs,
             Channel::Voice,
             &from,
@@ -481,15 +513,24 @@ async fn voice(
         )
         .await?;
         stmts.extend(cs.record(&conv, "system", &format!("Call from {from} started."), None, &now)?);
-        let cached = store::cached_customer(&cs.db, &cs.tenant, &from, now_ms).await?;
-        stmts.push(store::log_lookup(&cs.db, &cs.tenant, cached.is_some(), now_ms)?);
-        let work = if cached.is_some() {
+        let cached = if reachable {
+            store::cached_customer(&cs.db, &cs.tenant, &from, now_ms).await?
+        } else {
+            None
+        };
+        let work = if cached.is_some() || !reachable {
             conv.state = "ready".into();
             None
         } else {
             conv.state = "lookup".into();
-            Some(Work::Lookup(conv.clone()))
+            stmts.push(store::log_lookup(&cs.db, &cs.tenant, false, now_ms)?);
+            let (correlation_id, stmt) = cs.prepare_request(&conv, "customer_lookup", None)?;
+            stmts.push(stmt);
+            Some(Work::Lookup(conv.clone(), correlation_id))
         };
+        if cached.is_some() {
+            stmts.push(store::log_lookup(&cs.db, &cs.tenant, true, now_ms)?);
+        }
         stmts.push(store::update_conversation(&cs.db, &conv, now_ms)?);
         cs.db.batch(stmts).await?;
         let greeting = match cached.as_ref().filter(|c| c.found).and_then(|c| c.name.clone()) {
@@ -500,7 +541,7 @@ async fn voice(
             twiml(&[
                 Verb::Say(greeting),
                 Verb::GatherSpeech {
-                    action: gather_url(cs, None),
+                    action: gather_url(cs, 1, None),
                     prompt: "How can we help you today?".into(),
                 },
                 Verb::Say("We did not hear anything. Goodbye.".into()),
@@ -517,6 +558,16 @@ async fn voice(
     Ok(xml(out))
 }
 
+fn query_number(uri: &Uri, name: &str) -> Option<i64> {
+    uri.query().and_then(|q| {
+        serde_urlencoded::from_str::<Vec<(String, String)>>(q)
+            .ok()?
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| v.parse().ok())
+    })
+}
+
 #[worker::send]
 async fn gather(
     State(state): State<AppState>,
@@ -530,28 +581,24 @@ async fn gather(
         .get("CallSid")
         .ok_or_else(|| AppError::BadRequest("CallSid is missing".into()))?
         .to_string();
-    let wait: Option<i64> = uri.query().and_then(|q| {
-        serde_urlencoded::from_str::<Vec<(String, String)>>(q)
-            .ok()?
-            .into_iter()
-            .find(|(k, _)| k == "wait")
-            .and_then(|(_, v)| v.parse().ok())
-    });
+    let wait = query_number(&uri, "wait");
+    let turn = query_number(&uri, "turn").unwrap_or(1);
     let (out, work) = once(&w, &call_sid, async {
         let cs = &w.cs;
-        let Some(mut conv) = store::call_conversation(&cs.db, &call_sid).await? else {
+        let Some(mut conv) = store::call_conversation(&cs.db, &cs.tenant, &call_sid).await? else {
             return Ok((twiml(&[Verb::Hangup]), None));
         };
         let now = time::rfc3339(platform::now());
         let now_ms = platform::now_ms();
+        let next_turn = conv.answer_turn + 1;
         let again = |prompt: &str| Verb::GatherSpeech {
-            action: gather_url(cs, None),
+            action: gather_url(cs, next_turn, None),
             prompt: prompt.into(),
         };
         let goodbye = Verb::Say(format!("Thank you for calling {}. Goodbye.", cs.cfg.support_name));
         if let Some(n) = wait {
-            // A poll of the answer being prepared.
-            if let Some(answer) = conv.answer.take() {
+            // A poll of the answer being prepared for this turn.
+            if let Some(answer) = conv.answer.take().filter(|_| turn == conv.answer_turn) {
                 conv.polls = 0;
                 cs.save(&conv).await?;
                 return Ok((
@@ -566,7 +613,6 @@ async fn gather(
             }
             if n >= MAX_VOICE_POLLS {
                 let mut stmts = cs.record(&conv, "system", "The answer took too long; the caller was told a colleague will call back.", None, &now)?;
-                conv.state = "ready".into();
                 stmts.push(store::update_conversation(&cs.db, &conv, now_ms)?);
                 cs.db.batch(stmts).await?;
                 return Ok((
@@ -577,9 +623,11 @@ async fn gather(
                     None,
                 ));
             }
+            // Halfway, stop waiting for the CRM: the LLM answers within the remaining polls.
+            let work = (n == VOICE_FALLBACK_POLL).then(|| Work::Expire(conv.id.clone()));
             return Ok((
-                twiml(&[Verb::Pause(2), Verb::Redirect(gather_url(cs, Some(n + 1)))]),
-                None,
+                twiml(&[Verb::Pause(2), Verb::Redirect(gather_url(cs, turn, Some(n + 1)))]),
+                work,
             ));
         }
         let speech = w.get("SpeechResult").unwrap_or_default().trim().to_string();
@@ -589,23 +637,24 @@ async fn gather(
                 None,
             ));
         }
-        let mut stmts = cs.record(&conv, "customer", &speech, None, &now)?;
+        let stmts = cs.record(&conv, "customer", &speech, None, &now)?;
         conv.answer = None;
         conv.polls = 0;
-        let work = if conv.state == "lookup" {
-            let q = conv.pending_question.take().unwrap_or_default();
-            conv.pending_question = Some(format!("{q}\n{speech}").trim().to_string());
-            None
-        } else {
-            Some(Work::Answer(conv.clone(), speech))
-        };
-        stmts.push(store::update_conversation(&cs.db, &conv, now_ms)?);
+        conv.answer_turn = turn;
         cs.db.batch(stmts).await?;
+        cs.db
+            .batch(vec![store::start_turn(&cs.db, &conv.id, turn, now_ms)?])
+            .await?;
+        // While the lookup runs, the question waits for it (appended in SQL: a lookup finishing now cannot lose
+        // it); otherwise it is answered now.
+        let waiting = conv.state == "lookup"
+            && store::append_pending_question(&cs.db, &conv.id, &speech, now_ms).await?;
+        let work = (!waiting).then(|| Work::Answer(conv.clone(), speech));
         Ok((
             twiml(&[
                 Verb::Say("One moment please.".into()),
                 Verb::Pause(2),
-                Verb::Redirect(gather_url(cs, Some(1))),
+                Verb::Redirect(gather_url(cs, turn, Some(1))),
             ]),
             work,
         ))

@@ -1,12 +1,13 @@
 //! Zapier calling back (public, JSON):
 //! - `POST /api/v1/zapier/callback` `{"correlation_id","type","status":"success"|…,"data":{…}}` (shapes in
 //!   ../shared/seed-rules.md). Unknown `correlation_id` → 404. When the tenant has a callback secret, the request
-//!   needs `X-Edgedesk-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`: a bad
-//!   signature or a timestamp more than 300 s away → 401 and nothing changes. A callback for a request that is no
+//!   needs `X-Edgedesk-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>` (a tenant
+//!   without a secret accepts no callbacks): a bad signature or a timestamp more than 300 s away → 401 and nothing
+//!   changes. A callback for a request that is no
 //!   longer pending → 200 `{"status":"already_processed"}` with no second effect. Otherwise 200 `{"status":"ok"}`
 //!   and the conversation continues after the answer (`ctx.wait_until`).
 //! - `POST /api/v1/zapier/customer-update` `{"tenant_id","phone_number","action":"invalidate"|"refresh","data"?}`
-//!   (same signing; a tenant without a secret may only `invalidate`): drops or replaces the cached customer.
+//!   (same signing, always required): drops or replaces the cached customer.
 
 use super::extract::{context, own_origin};
 use super::AppState;
@@ -32,10 +33,13 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/zapier/customer-update", post(customer_update))
 }
 
-/// Checks `X-Edgedesk-Signature` when the tenant has a secret (401 otherwise).
+/// Checks `X-Edgedesk-Signature` with the tenant's secret; 401 when it does not verify, or when the tenant has
+/// no secret (unsigned callbacks could make the assistant text anything from the tenant's number).
 fn check_signature(cs: &Cs, headers: &HeaderMap, body: &[u8]) -> AppResult<()> {
     let Some(secret) = &cs.callback_secret else {
-        return Ok(());
+        return Err(AppError::Unauthorized(
+            "callbacks must be signed: the tenant has no zapier_callback_secret".into(),
+        ));
     };
     let header = headers
         .get("x-edgedesk-signature")
@@ -153,17 +157,12 @@ async fn customer_update(
         .ok_or_else(|| AppError::Validation("phone_number: not a phone number".into()))?;
     match u.action.as_deref().unwrap_or("invalidate") {
         "invalidate" => {
-            let had = store::forget_customer(&cs.db, &cs.tenant, &phone).await?;
+            store::forget_customer(&cs.db, &cs.tenant, &phone).await?;
             Ok(Json(
-                serde_json::json!({"status": "ok", "action": "invalidate", "was_cached": had}),
+                serde_json::json!({"status": "ok", "action": "invalidate"}),
             ))
         }
         "refresh" => {
-            if cs.callback_secret.is_none() {
-                return Err(AppError::Unauthorized(
-                    "refresh needs a signed request: set zapier_callback_secret".into(),
-                ));
-            }
             let data = u
                 .data
                 .ok_or_else(|| AppError::Validation("data: required for refresh".into()))?;

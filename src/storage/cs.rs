@@ -125,12 +125,27 @@ pub fn remember(
     )
 }
 
-/// Claims a webhook key before doing its work; false when another delivery of it got there first.
+/// How long a claimed but unanswered webhook stays claimed, in ms; after that (the first delivery failed), a
+/// retry may claim it again.
+pub const CLAIM_LEASE_MS: i64 = 20_000;
+
+/// Claims a webhook key before doing its work; false when another delivery of it got there first (answered,
+/// or claimed less than [`CLAIM_LEASE_MS`] ago).
 pub async fn claim_webhook(db: &Db, key: &str, tenant: &str, now_ms: i64) -> AppResult<bool> {
-    Ok(db
+    let fresh = db
         .run(
             "INSERT OR IGNORE INTO cs_webhooks (idempotency_key, tenant_id, twiml, at_ms) VALUES (?, ?, '', ?)",
             params![key, tenant, now_ms],
+        )
+        .await?
+        == 1;
+    if fresh {
+        return Ok(true);
+    }
+    Ok(db
+        .run(
+            "UPDATE cs_webhooks SET at_ms = ? WHERE idempotency_key = ? AND twiml = '' AND at_ms < ?",
+            params![now_ms, key, now_ms - CLAIM_LEASE_MS],
         )
         .await?
         == 1)
@@ -198,11 +213,13 @@ pub struct Conversation {
     pub answer: Option<String>,
     /// Voice: redirects spent waiting for the current answer.
     pub polls: i64,
+    /// Voice: the question number of the call (it is in the redirect URL, so each turn's polls differ).
+    pub answer_turn: i64,
 }
 
 const CONVERSATION_COLUMNS: &str =
     "id, tenant_id, channel, phone_number, our_number, ticket_id, call_sid, state, \
-    lead_name, pending_question, answer, polls";
+    lead_name, pending_question, answer, polls, answer_turn";
 
 /// How long an SMS conversation stays open after its last message, in ms (then a new text opens a new one).
 pub const SMS_CONVERSATION_IDLE_MS: i64 = 24 * 3600 * 1000;
@@ -212,15 +229,120 @@ pub async fn open_sms_conversation(
     db: &Db,
     tenant: &str,
     phone: &str,
+    our_number: &str,
     now_ms: i64,
 ) -> AppResult<Option<Conversation>> {
     db.first(
         &format!(
             "SELECT {CONVERSATION_COLUMNS} FROM cs_conversations
-             WHERE tenant_id = ? AND phone_number = ? AND channel = 'sms' AND state != 'done' AND updated_at_ms > ?
+             WHERE tenant_id = ? AND phone_number = ? AND our_number = ? AND channel = 'sms' AND state != 'done'
+               AND updated_at_ms > ?
              ORDER BY updated_at_ms DESC LIMIT 1"
         ),
-        params![tenant, phone, now_ms - SMS_CONVERSATION_IDLE_MS],
+        params![tenant, phone, our_number, now_ms - SMS_CONVERSATION_IDLE_MS],
+    )
+    .await
+}
+
+/// Adds a question to the one waiting for a running lookup; false when the lookup finished meanwhile (the
+/// conversation is no longer in `lookup`), so the caller answers it directly.
+pub async fn append_pending_question(
+    db: &Db,
+    id: &str,
+    text: &str,
+    now_ms: i64,
+) -> AppResult<bool> {
+    Ok(db
+        .run(
+            "UPDATE cs_conversations SET pending_question = trim(coalesce(pending_question || char(10), '') || ?),
+               updated_at_ms = ? WHERE id = ? AND state = 'lookup'",
+            params![text, now_ms, id],
+        )
+        .await?
+        == 1)
+}
+
+/// Ends a conversation's lookup: sets `state` and hands back the question that waited, with a compare-and-set on
+/// the question, so a text arriving at the same moment is either in it or sees the new state (and is answered
+/// by its own webhook). `None` when the conversation was not in `lookup`.
+pub async fn take_pending_question(
+    db: &Db,
+    id: &str,
+    state: &str,
+    now_ms: i64,
+) -> AppResult<Option<Option<String>>> {
+    #[derive(Deserialize)]
+    struct Q {
+        state: String,
+        pending_question: Option<String>,
+    }
+    for _ in 0..5 {
+        let Some(cur) = db
+            .first::<Q>(
+                "SELECT state, pending_question FROM cs_conversations WHERE id = ?",
+                params![id],
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        if cur.state != "lookup" {
+            return Ok(None);
+        }
+        let took = db
+            .run(
+                "UPDATE cs_conversations SET state = ?, pending_question = NULL, updated_at_ms = ?
+                 WHERE id = ? AND state = 'lookup' AND pending_question IS ?",
+                params![state, now_ms, id, cur.pending_question.clone()],
+            )
+            .await?
+            == 1;
+        if took {
+            return Ok(Some(cur.pending_question));
+        }
+    }
+    Err(AppError::Conflict(format!(
+        "conversation {id} kept changing"
+    )))
+}
+
+/// Statement starting a new question of a call: no answer yet, no polls, the turn number.
+pub fn start_turn(db: &Db, id: &str, turn: i64, now_ms: i64) -> AppResult<D1PreparedStatement> {
+    db.stmt(
+        "UPDATE cs_conversations SET answer = NULL, polls = 0, answer_turn = ?, updated_at_ms = ? WHERE id = ?",
+        params![turn, now_ms, id],
+    )
+}
+
+/// Touches a conversation (an agent replied in it), so the customer's answer joins it.
+pub fn touch_conversation(db: &Db, id: &str, now_ms: i64) -> AppResult<D1PreparedStatement> {
+    db.stmt(
+        "UPDATE cs_conversations SET updated_at_ms = ? WHERE id = ?",
+        params![now_ms, id],
+    )
+}
+
+/// Whether the number already left its name and e-mail (a lead ticket, or any ticket with an e-mail).
+pub async fn known_contact(db: &Db, tenant: &str, phone: &str) -> AppResult<bool> {
+    let r: Option<serde_json::Value> = db
+        .first(
+            "SELECT 1 AS one FROM tickets WHERE tenant_id = ? AND customer_phone = ? AND customer_email IS NOT NULL LIMIT 1",
+            params![tenant, phone],
+        )
+        .await?;
+    Ok(r.is_some())
+}
+
+/// Pending Zapier requests of a conversation.
+pub async fn pending_for_conversation(
+    db: &Db,
+    conversation_id: &str,
+) -> AppResult<Vec<ZapierRequest>> {
+    db.all(
+        &format!(
+            "SELECT {ZAPIER_COLUMNS} FROM zapier_requests WHERE conversation_id = ? AND status = 'pending'"
+        ),
+        params![conversation_id],
     )
     .await
 }
@@ -250,11 +372,17 @@ pub async fn ticket_conversation(
     .await
 }
 
-/// The conversation of a call.
-pub async fn call_conversation(db: &Db, call_sid: &str) -> AppResult<Option<Conversation>> {
+/// The conversation of a call of the tenant.
+pub async fn call_conversation(
+    db: &Db,
+    tenant: &str,
+    call_sid: &str,
+) -> AppResult<Option<Conversation>> {
     db.first(
-        &format!("SELECT {CONVERSATION_COLUMNS} FROM cs_conversations WHERE call_sid = ?"),
-        params![call_sid],
+        &format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM cs_conversations WHERE call_sid = ? AND tenant_id = ?"
+        ),
+        params![call_sid, tenant],
     )
     .await
 }
@@ -281,8 +409,9 @@ pub fn update_conversation(
 ) -> AppResult<D1PreparedStatement> {
     db.stmt(
         "UPDATE cs_conversations SET state = ?, lead_name = ?, pending_question = ?, answer = ?, polls = ?,
-           updated_at_ms = ? WHERE id = ?",
-        params![&c.state, c.lead_name.clone(), c.pending_question.clone(), c.answer.clone(), c.polls, now_ms, &c.id],
+           answer_turn = ?, updated_at_ms = ? WHERE id = ?",
+        params![&c.state, c.lead_name.clone(), c.pending_question.clone(), c.answer.clone(), c.polls, c.answer_turn,
+            now_ms, &c.id],
     )
 }
 
