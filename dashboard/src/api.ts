@@ -54,8 +54,10 @@ export interface Me {
 export interface Ticket {
   ticket_id: string;
   ticket_number: string;
-  customer_email: string;
+  customer_email: string | null;
   customer_name: string | null;
+  /** The caller's number (E.164) on SMS and voice tickets. */
+  customer_phone?: string | null;
   subject: string;
   status: Status;
   priority: Priority;

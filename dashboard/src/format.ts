@@ -62,8 +62,8 @@ export function formatSize(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }
 
-export function customerLabel(t: { customer_name: string | null; customer_email: string }): string {
-  return t.customer_name || t.customer_email || '—';
+export function customerLabel(t: { customer_name: string | null; customer_email: string | null; customer_phone?: string | null }): string {
+  return t.customer_name || t.customer_email || t.customer_phone || '—';
 }
 
 /** "team_lead" → "Team lead". */

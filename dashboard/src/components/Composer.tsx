@@ -13,7 +13,7 @@ export type ComposerMode = 'reply' | 'note';
 /** Fills the placeholders a canned response may use. */
 export function fillCanned(body: string, t: Ticket): string {
   return body
-    .replace(/\{\{\s*customer_name\s*\}\}/g, t.customer_name || t.customer_email)
+    .replace(/\{\{\s*customer_name\s*\}\}/g, t.customer_name || t.customer_email || '')
     .replace(/\{\{\s*ticket_number\s*\}\}/g, t.ticket_number);
 }
 
@@ -234,7 +234,7 @@ export function Composer({ ticket, draft, mode, setMode, textareaRef, onChanged,
               </select>
             </label>
             <button type="button" class="button primary" onClick={() => void send()} disabled={!!busy || !reply.trim()}
-              data-testid="send-button">{busy === 'send' ? 'Sending…' : 'Send reply'}</button>
+              data-testid="send-button">{busy === 'send' ? 'Sending…' : ticket.channel === 'sms' ? 'Send SMS' : 'Send reply'}</button>
           </>
         ) : (
           <button type="button" class="button note-button" onClick={() => void addNote()} disabled={!!busy || !note.trim()}

@@ -319,7 +319,7 @@ export function Inbox({ params }: { params: URLSearchParams }) {
                     <a href={ticketPath(t.ticket_number)} onClick={link} data-testid="row-subject">{t.subject || '(no subject)'}</a>
                     {t.merged_into && <span class="muted small"> → merged into {t.merged_into}</span>}
                   </td>
-                  <td class="col-customer" title={t.customer_email} data-testid="row-customer">{customerLabel(t)}</td>
+                  <td class="col-customer" title={t.customer_email ?? t.customer_phone ?? undefined} data-testid="row-customer">{customerLabel(t)}</td>
                   <td><Badge kind="status" value={t.status} testid="row-status" /></td>
                   <td><Badge kind="priority" value={t.priority} testid="row-priority" /></td>
                   <td class="col-assignee" data-testid="row-assignee">

@@ -53,8 +53,13 @@ export function SidePanel({ detail, staff, assigneeRef, onTicket, onChanged, onN
       <section class="panel" aria-labelledby="customer-title">
         <h2 id="customer-title">Customer</h2>
         <div class="customer" data-testid="customer">
-          <strong data-testid="customer-name">{t.customer_name || t.customer_email}</strong>
-          <a href={`mailto:${t.customer_email}`} class="muted" data-testid="customer-email">{t.customer_email}</a>
+          <strong data-testid="customer-name">{t.customer_name || t.customer_email || t.customer_phone}</strong>
+          {t.customer_email && (
+            <a href={`mailto:${t.customer_email}`} class="muted" data-testid="customer-email">{t.customer_email}</a>
+          )}
+          {t.customer_phone && (
+            <a href={`tel:${t.customer_phone}`} class="muted" data-testid="customer-phone">{t.customer_phone}</a>
+          )}
         </div>
         {detail.customer_tickets.length > 0 && (
           <>
