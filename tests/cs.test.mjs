@@ -146,6 +146,8 @@ describe('SMS', () => {
     const [t] = (await s.h.api('GET', '/api/v1/tickets?channel=sms', { token: s.token })).json.tickets;
     assert.equal(t.customer_name, 'Maya Patel');
     assert.equal(t.customer_phone, KNOWN);
+    const customer = (await s.h.api('GET', `/api/v1/customers/${t.customer_id}`, { token: s.token })).json;
+    assert.deepEqual(customer.identities, [{ kind: 'phone', scope: '', value: KNOWN }], 'the caller is in the registry');
     const detail = (await s.h.api('GET', `/api/v1/tickets/${t.ticket_id}`, { token: s.token })).json;
     assert.deepEqual(detail.messages.map((m) => m.sender_type), ['customer', 'system', 'system']);
     assert.equal(detail.messages[2].content, 'Your balance is $40.00, Maya.');

@@ -551,16 +551,16 @@ describe('ticket work: search, tags, bulk, merge, notes, drafts, reports, live',
   });
 });
 
-describe('migration 0003 on a database with data', () => {
-  test('staff, assignments, messages and search survive the upgrade from schema v2', async () => {
+describe('migrations 0003+ on a database with data', () => {
+  test('staff, assignments, messages and search survive the upgrade from schema v2; customers are backfilled', async () => {
     const h = await startEdgedesk({ migrations: (f) => f < '0003' });
     try {
       const now = new Date().toISOString();
       await h.db.batch([
         h.db.prepare(`INSERT INTO staff (staff_id, tenant_id, email, name, role, status, password_hash, created_at, updated_at)
           VALUES ('s1', 'default', 'ana@x.test', 'Ana', 'admin', 'active', 'x', ?, ?)`).bind(now, now),
-        h.db.prepare(`INSERT INTO tickets (ticket_id, tenant_id, ticket_number, subject, assigned_to, created_at, updated_at)
-          VALUES ('t1', 'default', 'TKT-000001', 'Broken zipper', 's1', ?, ?)`).bind(now, now),
+        h.db.prepare(`INSERT INTO tickets (ticket_id, tenant_id, ticket_number, subject, customer_email, customer_name, assigned_to,
+          created_at, updated_at) VALUES ('t1', 'default', 'TKT-000001', 'Broken zipper', 'zip@x.test', 'Zip Per', 's1', ?, ?)`).bind(now, now),
         h.db.prepare(`INSERT INTO ticket_messages (id, tenant_id, ticket_id, sender_type, content, created_at)
           VALUES ('m1', 'default', 't1', 'customer', 'The zipper of my jacket broke', ?)`).bind(now),
       ]);
@@ -568,7 +568,11 @@ describe('migration 0003 on a database with data', () => {
       assert.deepEqual(await h.rows('SELECT staff_id, role, session_version FROM staff'), [{ staff_id: 's1', role: 'admin', session_version: 1 }]);
       assert.deepEqual(await h.rows('SELECT assigned_to FROM tickets'), [{ assigned_to: 's1' }]);
       assert.deepEqual(await h.rows("SELECT ticket_id FROM search_fts WHERE search_fts MATCH '\"jacket\"*'"), [{ ticket_id: 't1' }]);
-      assert.deepEqual(await h.rows("SELECT name FROM sqlite_master WHERE name = 'assignments_v3'"), []);
+      assert.deepEqual(await h.rows("SELECT name FROM sqlite_master WHERE name IN ('assignments_v3', 'backfill_v5')"), []);
+      const [customer] = await h.rows('SELECT id, name FROM customers');
+      assert.equal(customer.name, 'Zip Per', 'schema v5 backfills a customer per e-mail');
+      assert.deepEqual(await h.rows('SELECT customer_id FROM tickets'), [{ customer_id: customer.id }]);
+      assert.deepEqual(await h.rows('SELECT kind, value FROM customer_identities'), [{ kind: 'email', value: 'zip@x.test' }]);
     } finally {
       await h.dispose();
     }

@@ -14,6 +14,7 @@
 //! - [`search`]: search box input → FTS5 query.
 //! - [`stats`]: percentiles and day ranges for the reports.
 //! - [`cs`]: phone/SMS customer service: config, keywords, lead capture, Zapier callback signatures.
+//! - [`customers`]: customer identities (e-mail, phone, PSID, IGSID) and registry input.
 //! - [`phone`]: E.164 normalisation.
 //! - [`twilio`]: webhook signatures and TwiML.
 //! - [`time`]: RFC 3339 formatting used in storage and the API.
@@ -21,6 +22,7 @@
 pub mod access;
 pub mod auth;
 pub mod cs;
+pub mod customers;
 pub mod draft;
 pub mod fields;
 pub mod live;

@@ -128,7 +128,7 @@ impl Cs {
         let received = time::parse_rfc3339(now).unwrap_or_else(platform::now);
         let sla =
             time::rfc3339(received + chrono::Duration::hours(triage::sla_hours(tri.priority)));
-        let stmts = vec![
+        let mut stmts = vec![
             tickets::insert(
                 &self.db,
                 &tickets::NewTicket {
@@ -149,6 +149,20 @@ impl Cs {
             )?,
             store::set_ticket_caller(&self.db, &self.tenant, &id, phone, None, None)?,
         ];
+        // The customer registry: the caller's number finds (or creates) their customer record.
+        if let Ok(who) =
+            crate::domain::customers::Identity::phone(phone, &self.conf.default_country_code)
+        {
+            stmts.extend(crate::storage::customers::link_ticket(
+                &self.db,
+                &self.tenant,
+                &id,
+                &who,
+                &platform::uuid()?,
+                name,
+                now,
+            )?);
+        }
         Ok((id, stmts))
     }
 

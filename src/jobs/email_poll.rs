@@ -501,6 +501,21 @@ async fn ingest(
                         created_at: &when,
                     },
                 )?);
+                // The customer registry: the ticket belongs to whoever holds this address (created if new).
+                if let Some(who) = p
+                    .reply_address()
+                    .and_then(|a| crate::domain::customers::Identity::email(a).ok())
+                {
+                    stmts.extend(crate::storage::customers::link_ticket(
+                        db,
+                        DEFAULT_TENANT,
+                        &id,
+                        &who,
+                        &platform::uuid()?,
+                        p.from_name.as_deref(),
+                        &when,
+                    )?);
+                }
                 settled.push((m.id.clone(), "done", number));
                 new_ticket_ids.push(id.clone());
                 id
@@ -509,6 +524,12 @@ async fn ingest(
                 let id = resolve(target, &new_ticket_ids)?;
                 if p.auto.is_none() {
                     stmts.push(tickets::reopen_on_customer_message(db, &id, &now)?);
+                    stmts.push(crate::storage::customers::touch_by_ticket(
+                        db,
+                        DEFAULT_TENANT,
+                        &id,
+                        &when,
+                    )?);
                 }
                 settled.push((m.id.clone(), "done", format!("appended to ticket {id}")));
                 id

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod auth;
 pub mod canned;
 pub mod customer_service;
+pub mod customers;
 pub mod extract;
 pub mod health;
 pub mod live;
@@ -61,6 +62,7 @@ pub fn router(env: worker::Env) -> Router {
         .merge(twilio::router())
         .merge(zapier::router())
         .merge(customer_service::router())
+        .merge(customers::router())
         .merge(admin::router())
         .fallback(|| async { AppError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async {

@@ -5,6 +5,7 @@
 
 pub mod canned;
 pub mod cs;
+pub mod customers;
 pub mod drafts;
 pub mod mail;
 pub mod mailboxes;

@@ -22,6 +22,9 @@ pub struct Ticket {
     /// The caller's number (E.164) for SMS and voice tickets.
     #[serde(default)]
     pub customer_phone: Option<String>,
+    /// The customer record (`/api/v1/customers/{id}`) the ticket belongs to.
+    #[serde(default)]
+    pub customer_id: Option<String>,
     /// The first e-mail's subject; `(no subject)` when it had none.
     pub subject: String,
     /// `open|pending|resolved|closed`.
@@ -60,7 +63,7 @@ pub struct Ticket {
 }
 
 /// Columns of [`Ticket`] from `tickets t`.
-const TICKET_COLUMNS: &str = "t.ticket_id, t.ticket_number, t.customer_email, t.customer_name, t.customer_phone, \
+const TICKET_COLUMNS: &str = "t.ticket_id, t.ticket_number, t.customer_email, t.customer_name, t.customer_phone, t.customer_id, \
     t.subject, t.status, \
     t.priority, t.category, t.channel, t.assigned_to, a.name AS assignee_name, a.team AS assignee_team, \
     (SELECT json_group_array(tag) FROM (SELECT g.tag FROM ticket_tags g WHERE g.ticket_id = t.ticket_id ORDER BY g.tag)) AS tags, \
