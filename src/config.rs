@@ -71,6 +71,10 @@ pub struct Config {
     pub public_base_url: Option<String>,
     /// `CS_ENCRYPTION_KEY`: 32 bytes, base64; encrypts tenants' Twilio auth tokens and Zapier secrets at rest.
     pub cs_encryption_key: Option<[u8; 32]>,
+    /// `META_GRAPH_API_BASE`, default `https://graph.facebook.com`, no trailing slash.
+    pub meta_graph_api_base: String,
+    /// `META_GRAPH_API_VERSION`, default `v21.0`.
+    pub meta_graph_api_version: String,
 }
 
 /// A missing or invalid variable, by name.
@@ -204,6 +208,8 @@ impl Config {
             poll_max_messages: number("POLL_MAX_MESSAGES", 50, 500, 1)?,
             poll_max_drafts: number("POLL_MAX_DRAFTS", 8, 50, 0)?,
             twilio_api_base: url("TWILIO_API_BASE", "https://api.twilio.com")?,
+            meta_graph_api_base: url("META_GRAPH_API_BASE", "https://graph.facebook.com")?,
+            meta_graph_api_version: get("META_GRAPH_API_VERSION").unwrap_or_else(|| "v21.0".into()),
             public_base_url: match get("PUBLIC_BASE_URL") {
                 None => None,
                 Some(_) => Some(url("PUBLIC_BASE_URL", "")?),

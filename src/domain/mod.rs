@@ -15,6 +15,7 @@
 //! - [`stats`]: percentiles and day ranges for the reports.
 //! - [`cs`]: phone/SMS customer service: config, keywords, lead capture, Zapier callback signatures.
 //! - [`customers`]: customer identities (e-mail, phone, PSID, IGSID) and registry input.
+//! - [`meta`]: Messenger/Instagram webhook payloads, their signature, the 24-hour window.
 //! - [`phone`]: E.164 normalisation.
 //! - [`twilio`]: webhook signatures and TwiML.
 //! - [`time`]: RFC 3339 formatting used in storage and the API.
@@ -28,6 +29,7 @@ pub mod fields;
 pub mod live;
 pub mod mail;
 pub mod masking;
+pub mod meta;
 pub mod phone;
 pub mod retry;
 pub mod search;

@@ -5,5 +5,6 @@ pub mod gmail;
 pub mod google_oauth;
 pub mod http;
 pub mod llm;
+pub mod meta;
 pub mod twilio;
 pub mod zapier;

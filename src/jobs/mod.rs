@@ -6,4 +6,5 @@ pub mod cs;
 pub mod drafts;
 pub mod email_poll;
 pub mod mailbox;
+pub mod meta;
 pub mod reply;

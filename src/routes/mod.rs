@@ -10,6 +10,7 @@ pub mod customers;
 pub mod extract;
 pub mod health;
 pub mod live;
+pub mod meta;
 pub mod replies;
 pub mod reports;
 pub mod staff;
@@ -63,6 +64,7 @@ pub fn router(env: worker::Env) -> Router {
         .merge(zapier::router())
         .merge(customer_service::router())
         .merge(customers::router())
+        .merge(meta::router())
         .merge(admin::router())
         .fallback(|| async { AppError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async {

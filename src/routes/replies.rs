@@ -86,6 +86,9 @@ async fn reply(
     if ticket.channel == "sms" {
         return sms_reply(&state, &me, &ticket, text, status).await;
     }
+    if ticket.channel == "facebook" || ticket.channel == "instagram" {
+        return dm_reply(&state, &me, &ticket, text, status).await;
+    }
     let outbox = Outbox::for_ticket(&db, &cfg, &me.tenant, &ticket).await?;
     let gmail = outbox.gmail(&cfg);
     let to_customer = ReplyTo {
@@ -265,6 +268,75 @@ async fn sms_reply(
             "id": message_id, "sender_type": "agent", "sender_id": me.id, "sender_name": me.name,
             "sender_email": conv.our_number, "content": text, "created_at": now, "twilio_sid": sid,
             "attachments": [],
+        }, "ticket": fresh})),
+    ))
+}
+
+/// An agent's reply on a Messenger or Instagram ticket through the Send API (inside the 24-hour window, never to a
+/// blocked customer: 409, nothing sent).
+async fn dm_reply(
+    state: &AppState,
+    me: &Staff,
+    ticket: &tickets::Ticket,
+    text: &str,
+    status: Option<Status>,
+) -> AppResult<(StatusCode, Json<serde_json::Value>)> {
+    let (cfg, db) = context(state)?;
+    let conf = crate::storage::meta::config(&db, &me.tenant)
+        .await?
+        .ok_or_else(|| AppError::Conflict("Instagram/Messenger is not configured".into()))?;
+    let meta = crate::jobs::meta::Meta::new(db.clone(), cfg, conf).await?;
+    let mid = meta.reply(ticket, text).await?;
+    let now = time::rfc3339(platform::now());
+    let message_id = platform::uuid()?;
+    crate::storage::meta::insert_message(
+        &db,
+        &message_id,
+        &me.tenant,
+        &ticket.ticket_id,
+        "agent",
+        Some(&me.id),
+        Some(&me.name),
+        text,
+        &mid,
+        &now,
+    )
+    .await?;
+    let mut stmts = vec![
+        tickets::record_response(&db, &ticket.ticket_id, &now)?,
+        event(
+            &db,
+            me,
+            &ticket.ticket_id,
+            "reply",
+            serde_json::json!({"message_id": message_id, "via": ticket.channel}),
+            &now,
+        )?,
+    ];
+    if let Some(s) = status.filter(|s| s.as_str() != ticket.status) {
+        let patch = tickets::Patch {
+            status: Some(s.to_string()),
+            resolved_at: s.resolved_at_after(&now),
+            ..tickets::Patch::default()
+        };
+        stmts.push(tickets::patch(
+            &db,
+            &me.tenant,
+            &ticket.ticket_id,
+            &patch,
+            &now,
+        )?);
+    }
+    db.batch(stmts).await?;
+    let fresh = tickets::get(&db, &me.tenant, &ticket.ticket_id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("the ticket vanished".into()))?;
+    announce(state, &me.tenant, "message", &fresh).await;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({"message": {
+            "id": message_id, "sender_type": "agent", "sender_id": me.id, "sender_name": me.name,
+            "content": text, "created_at": now, "meta_mid": mid, "attachments": [],
         }, "ticket": fresh})),
     ))
 }

@@ -9,6 +9,7 @@ pub mod customers;
 pub mod drafts;
 pub mod mail;
 pub mod mailboxes;
+pub mod meta;
 pub mod reports;
 pub mod staff;
 pub mod tickets;

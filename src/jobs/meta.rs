@@ -1,0 +1,314 @@
+//! Instagram and Messenger DMs: recording inbound messages as tickets of their customers, fetching profiles
+//! (at most once per [`PROFILE_TTL_MS`], retried after a failure), and agents' replies through the Send API.
+
+use crate::config::Config;
+use crate::domain::customers::Identity;
+use crate::domain::meta::{inside_window, Inbound};
+use crate::domain::ticket::{ticket_number, Channel};
+use crate::domain::{time, triage};
+use crate::error::{AppError, AppResult};
+use crate::integrations::http::Http;
+use crate::integrations::meta::Graph;
+use crate::jobs::cs::open;
+use crate::platform;
+use crate::storage::meta::{self as store, MetaConfig};
+use crate::storage::{customers, tickets, Db};
+
+/// How long a fetched profile is trusted, in ms (then the next message fetches it again).
+pub const PROFILE_TTL_MS: i64 = 24 * 3600 * 1000;
+
+/// A tenant's Meta access.
+pub struct Meta {
+    /// The database.
+    pub db: Db,
+    /// Worker config (Graph base and version).
+    pub cfg: Config,
+    /// The tenant's config.
+    pub conf: MetaConfig,
+    /// The page access token, decrypted.
+    pub token: Option<String>,
+    /// The app secret, decrypted.
+    pub app_secret: Option<String>,
+    /// Outbound HTTP.
+    pub http: Http,
+}
+
+impl Meta {
+    /// Unseals the config's secrets.
+    pub async fn new(db: Db, cfg: Config, conf: MetaConfig) -> AppResult<Meta> {
+        let key = cfg.cs_encryption_key;
+        let unseal = |v: Option<String>| async move {
+            match (v, key) {
+                (None, _) => Ok(None),
+                (Some(s), Some(k)) => open(&k, &s).await.map(Some),
+                (Some(_), None) => Err(AppError::Config(crate::config::ConfigError::Missing(
+                    "CS_ENCRYPTION_KEY",
+                ))),
+            }
+        };
+        let token = unseal(conf.page_access_token_enc.clone()).await?;
+        let app_secret = unseal(conf.app_secret_enc.clone()).await?;
+        let http = Http::with_timeout(cfg.http_timeout_ms.min(8_000));
+        Ok(Meta {
+            db,
+            cfg,
+            conf,
+            token,
+            app_secret,
+            http,
+        })
+    }
+
+    fn graph(&self) -> AppResult<Graph<'_>> {
+        let token = self
+            .token
+            .as_deref()
+            .ok_or_else(|| AppError::Conflict("the tenant has no page access token".into()))?;
+        Ok(Graph {
+            http: &self.http,
+            base: &self.cfg.meta_graph_api_base,
+            version: &self.cfg.meta_graph_api_version,
+            token,
+        })
+    }
+
+    /// Records one inbound DM: the customer (found or created by PSID/IGSID), their open DM ticket (or a new
+    /// one), the message (once per `mid`). Returns the customer id when the message was new.
+    pub async fn record(&self, m: &Inbound) -> AppResult<Option<String>> {
+        let tenant = self.conf.tenant_id.as_str();
+        if store::known_mid(&self.db, tenant, &m.mid).await? {
+            return Ok(None);
+        }
+        let identity = Identity::meta(m.channel, &m.account_id, &m.sender)?;
+        let now = time::rfc3339(platform::now());
+        let at = if m.timestamp > 0 {
+            time::rfc3339(time::from_millis(m.timestamp))
+        } else {
+            now.clone()
+        };
+        let customer_id = match customers::by_identity(&self.db, tenant, &identity).await? {
+            Some(id) => id,
+            None => {
+                let id = platform::uuid()?;
+                let mut stmts = customers::insert(
+                    &self.db,
+                    tenant,
+                    &id,
+                    &customers::Fields {
+                        name: None,
+                        first_name: None,
+                        last_name: None,
+                        profile_pic_url: None,
+                        notes: None,
+                    },
+                    std::slice::from_ref(&identity),
+                    &now,
+                )?;
+                stmts.push(self.db.stmt(
+                    "UPDATE customers SET profile_status = 'pending' WHERE id = ?",
+                    crate::params![&id],
+                )?);
+                self.db.batch(stmts).await?;
+                id
+            }
+        };
+        let channel = m.channel;
+        let ticket_id = match store::open_ticket(&self.db, tenant, &customer_id, channel).await? {
+            Some(t) => t,
+            None => {
+                self.open_ticket(&customer_id, channel, &m.text, &at)
+                    .await?
+            }
+        };
+        let inserted = store::insert_message(
+            &self.db,
+            &platform::uuid()?,
+            tenant,
+            &ticket_id,
+            "customer",
+            None,
+            None,
+            &m.text,
+            &m.mid,
+            &at,
+        )
+        .await?;
+        if !inserted {
+            return Ok(None);
+        }
+        self.db
+            .batch(vec![
+                tickets::touch(&self.db, tenant, &ticket_id, &now)?,
+                self.db.stmt(
+                    "UPDATE tickets SET status = 'open' WHERE ticket_id = ? AND tenant_id = ?",
+                    crate::params![&ticket_id, tenant],
+                )?,
+                customers::touch(&self.db, tenant, &customer_id, &at)?,
+            ])
+            .await?;
+        Ok(Some(customer_id))
+    }
+
+    async fn open_ticket(
+        &self,
+        customer_id: &str,
+        channel: &str,
+        text: &str,
+        at: &str,
+    ) -> AppResult<String> {
+        let tenant = self.conf.tenant_id.as_str();
+        let seq = tickets::reserve_numbers(&self.db, tenant, 1).await?;
+        let id = platform::uuid()?;
+        let number = ticket_number(seq);
+        let subject = if channel == Channel::Instagram.as_str() {
+            "Instagram message"
+        } else {
+            "Messenger message"
+        };
+        let tri = triage::triage(subject, text);
+        let received = time::parse_rfc3339(at).unwrap_or_else(platform::now);
+        let sla = time::rfc3339(triage::sla_due(received, tri.priority));
+        let name = customers::get(&self.db, tenant, customer_id)
+            .await?
+            .and_then(|c| c.name);
+        self.db
+            .batch(vec![
+                tickets::insert(
+                    &self.db,
+                    &tickets::NewTicket {
+                        ticket_id: &id,
+                        tenant,
+                        ticket_number: &number,
+                        customer_email: None,
+                        customer_name: name.as_deref(),
+                        subject,
+                        description: text,
+                        priority: tri.priority.as_str(),
+                        category: tri.category.as_str(),
+                        channel,
+                        mailbox_id: None,
+                        sla_due_at: &sla,
+                        created_at: at,
+                    },
+                )?,
+                self.db.stmt(
+                    "UPDATE tickets SET customer_id = ? WHERE ticket_id = ? AND tenant_id = ?",
+                    crate::params![customer_id, &id, tenant],
+                )?,
+            ])
+            .await?;
+        Ok(id)
+    }
+
+    /// Fetches the customer's profile from the Graph API unless a fresh one is stored (`force` ignores the TTL).
+    /// A failure marks the profile `failed` (the next message or a manual fetch retries) and is returned.
+    pub async fn fetch_profile(&self, customer_id: &str, force: bool) -> AppResult<()> {
+        let tenant = self.conf.tenant_id.as_str();
+        let Some(state) = store::profile_state(&self.db, tenant, customer_id).await? else {
+            return Err(AppError::NotFound(format!(
+                "customer {customer_id} not found"
+            )));
+        };
+        let now_ms = platform::now_ms();
+        let fresh = state.profile_status == "fetched"
+            && state
+                .profile_fetched_at_ms
+                .is_some_and(|t| now_ms - t < PROFILE_TTL_MS);
+        if fresh && !force {
+            return Ok(());
+        }
+        let customer = customers::get(&self.db, tenant, customer_id)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("customer {customer_id} not found")))?;
+        let Some(ident) = customer.identities.iter().find(|i| {
+            matches!(
+                i.kind,
+                crate::domain::customers::IdentityKind::Psid
+                    | crate::domain::customers::IdentityKind::Igsid
+            )
+        }) else {
+            return Err(AppError::Conflict(
+                "this customer has no Messenger or Instagram id".into(),
+            ));
+        };
+        let instagram = ident.kind == crate::domain::customers::IdentityKind::Igsid;
+        let fields = if instagram {
+            "name,username,profile_pic"
+        } else {
+            "first_name,last_name,profile_pic"
+        };
+        let now = time::rfc3339(platform::now());
+        match self.graph()?.profile(&ident.value, fields).await {
+            Ok(p) => {
+                let s = |k: &str| p.get(k).and_then(|v| v.as_str()).map(String::from);
+                let name = if instagram {
+                    s("name").or(s("username"))
+                } else {
+                    None
+                };
+                self.db
+                    .batch(store::store_profile(
+                        &self.db,
+                        tenant,
+                        customer_id,
+                        s("first_name").as_deref(),
+                        s("last_name").as_deref(),
+                        name.as_deref(),
+                        s("profile_pic").as_deref(),
+                        now_ms,
+                        &now,
+                    )?)
+                    .await
+            }
+            Err(e) => {
+                self.db
+                    .batch(vec![store::profile_failed(
+                        &self.db,
+                        tenant,
+                        customer_id,
+                        &now,
+                    )?])
+                    .await?;
+                Err(AppError::Upstream(format!(
+                    "the profile could not be read: {e}"
+                )))
+            }
+        }
+    }
+
+    /// An agent's reply on a DM ticket: through the Send API, only inside the 24-hour window and never to a
+    /// blocked customer (409 with the reason; nothing sent). Returns Meta's message id.
+    pub async fn reply(&self, ticket: &tickets::Ticket, text: &str) -> AppResult<String> {
+        let tenant = self.conf.tenant_id.as_str();
+        if customers::ticket_customer_blocked(&self.db, tenant, &ticket.ticket_id).await? {
+            return Err(AppError::Conflict(
+                "this customer is blocked: no replies are sent".into(),
+            ));
+        }
+        let last = store::last_customer_message(&self.db, tenant, &ticket.ticket_id)
+            .await?
+            .and_then(|t| time::parse_rfc3339(&t))
+            .map(|t| t.timestamp_millis());
+        if !inside_window(last, platform::now_ms()) {
+            return Err(AppError::Conflict(
+                "outside Meta's 24-hour window: the customer has not written in the last 24 hours, so Meta does not \
+                 allow a reply now; nothing was sent"
+                    .into(),
+            ));
+        }
+        let (kind, scope) = if ticket.channel == "instagram" {
+            ("igsid", self.conf.instagram_account_id.clone())
+        } else {
+            ("psid", self.conf.page_id.clone())
+        };
+        let scope =
+            scope.ok_or_else(|| AppError::Conflict("the channel is not configured".into()))?;
+        let to = store::recipient(&self.db, tenant, &ticket.ticket_id, kind, &scope)
+            .await?
+            .ok_or_else(|| AppError::Conflict("the customer has no id on this channel".into()))?;
+        self.graph()?
+            .send_text(&to, text)
+            .await
+            .map_err(|e| AppError::Upstream(format!("sending through Meta failed: {e}")))
+    }
+}
