@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { FIXTURES, emlFiles, startEdgedesk } from './support/worker.mjs';
+import { email } from './support/mail.mjs';
 
 describe('customer registry', () => {
   let h;
@@ -129,5 +130,28 @@ describe('customer registry', () => {
     assert.equal(rows[0].n, 0);
     const reports = await api('GET', '/api/v1/reports/overview?days=7');
     assert.equal(reports.json.created_per_day.reduce((a, d) => a + d.count, 0), 3, 'the ticket still counts');
+  });
+});
+
+describe('blocked customers', () => {
+  test('get no AI drafts for their e-mails (recorded all the same)', async () => {
+    const h = await startEdgedesk({ eml: emlFiles(FIXTURES) });
+    try {
+      const token = await h.login();
+      await h.poll(token);
+      const [jose] = (await h.api('GET', '/api/v1/customers?q=jose', { token })).json.customers;
+      await h.api('POST', `/api/v1/customers/${jose.id}/block`, { token });
+      h.fakes.addMessage({ raw: email({ from: 'José García <jose.garcia@example.org>', subject: 'Another question', body: 'Where is my refund?' }) });
+      const report = await h.poll(token);
+      assert.equal(report.tickets_created, 1);
+      assert.deepEqual(report.errors, []);
+      const [t] = (await h.api('GET', '/api/v1/tickets?q=jose.garcia@example.org&sort=newest', { token })).json.tickets;
+      assert.equal(t.subject, 'Another question');
+      assert.equal(t.customer_id, jose.id);
+      const drafts = await h.rows("SELECT status FROM drafts WHERE ticket_id = ? AND status != 'superseded'", t.ticket_id);
+      assert.deepEqual(drafts, [], 'no draft for a blocked customer');
+    } finally {
+      await h.dispose();
+    }
   });
 });

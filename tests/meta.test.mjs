@@ -83,6 +83,10 @@ describe('Instagram and Messenger', () => {
     assert.equal(customer.profile_pic_url, 'https://scontent.xx.fbcdn.net/carla.jpg');
     assert.deepEqual(customer.identities, [{ kind: 'psid', scope: DEFAULT_PAGE_ID, value: PSID }]);
     assert.equal((await ticketOf('facebook')).customer_name, 'Carla Mendes');
+    const draft = await until(async () => (await h.api('GET', `/api/v1/tickets/${t.ticket_id}`, { token })).json.draft, 'the AI draft');
+    assert.equal(draft.source, 'llm');
+    assert.equal(draft.gmail_draft_id, null, 'a DM draft lives on the ticket only');
+    assert.ok(draft.content.length > 0);
   });
 
   test('a redelivered mid and our own echoes add nothing; a second DM joins the open ticket; the profile is cached', async () => {
@@ -102,8 +106,11 @@ describe('Instagram and Messenger', () => {
 
   test('an agent replies through the Send API; outside the 24-hour window nothing is sent', async () => {
     const t = await ticketOf('facebook');
-    const r = await h.api('POST', `/api/v1/tickets/${t.ticket_id}/reply`, { token, body: { content: 'Yes, fully waterproof. We ship to Porto.' } });
+    const draft = (await h.api('GET', `/api/v1/tickets/${t.ticket_id}`, { token })).json.draft;
+    const r = await h.api('POST', `/api/v1/tickets/${t.ticket_id}/reply`, { token, body: { content: 'Yes, fully waterproof. We ship to Porto.', draft_id: draft.id } });
     assert.equal(r.status, 201, r.text);
+    const ev = (await h.api('GET', `/api/v1/tickets/${t.ticket_id}`, { token })).json.events.find((e) => e.kind === 'draft_sent');
+    assert.equal(typeof ev?.detail.edit_distance, 'number', 'the edit distance of the DM draft is recorded');
     assert.equal(meta.sent.at(-1).recipient_id, PSID);
     assert.equal(meta.sent.at(-1).text, 'Yes, fully waterproof. We ship to Porto.');
     assert.equal(meta.sent.at(-1).messaging_type, 'RESPONSE');

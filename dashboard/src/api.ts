@@ -58,6 +58,8 @@ export interface Ticket {
   customer_name: string | null;
   /** The caller's number (E.164) on SMS and voice tickets. */
   customer_phone?: string | null;
+  /** The customer record (`/customers/{id}`) the ticket belongs to; null on tickets not linked (yet). */
+  customer_id?: string | null;
   subject: string;
   status: Status;
   priority: Priority;
@@ -197,6 +199,65 @@ export interface Reports {
   ai_drafts: { sent: number; mean_edit_distance: number | null; unchanged: number };
 }
 
+export type IdentityKind = 'email' | 'phone' | 'psid' | 'igsid';
+export type ProfileStatus = 'none' | 'pending' | 'fetched' | 'failed';
+/** How `GET /customers?platform=` names the identity kinds. */
+export type CustomerPlatform = 'facebook' | 'instagram' | 'email' | 'phone';
+export const CUSTOMER_PLATFORMS: CustomerPlatform[] = ['email', 'phone', 'facebook', 'instagram'];
+
+export interface Identity {
+  kind: IdentityKind;
+  /** The Facebook page id / Instagram account id for psid/igsid; empty otherwise. */
+  scope: string;
+  value: string;
+}
+
+export interface Customer {
+  id: string;
+  /** The name, else first + last; null when unknown (never a placeholder). */
+  name: string | null;
+  first_name: string | null;
+  last_name: string | null;
+  profile_pic_url: string | null;
+  blocked: boolean;
+  notes: string | null;
+  last_interaction_at: string | null;
+  /** The Meta profile: `none` (not a Meta customer), `pending` (to fetch or retry), `fetched`, `failed`. */
+  profile_status: ProfileStatus;
+  /** Set when erased (GDPR). */
+  erased_at: string | null;
+  identities: Identity[];
+  ticket_count: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface CustomerPage {
+  customers: Customer[];
+  next_cursor: string | null;
+}
+
+export interface CustomerQuery {
+  /** Name, e-mail, phone or PSID (substring). */
+  q?: string;
+  platform?: CustomerPlatform;
+  blocked?: 'true' | 'false';
+  limit?: number;
+  cursor?: string;
+}
+
+/** POST /customers and PUT /customers/{id} (PUT: absent fields stay; identity lists replace). */
+export interface CustomerInput {
+  name?: string;
+  first_name?: string;
+  last_name?: string;
+  emails?: string[];
+  phones?: string[];
+  meta_ids?: { platform: 'facebook' | 'instagram'; id: string; page_id: string }[];
+  profile_pic_url?: string;
+  notes?: string;
+}
+
 export interface PollReport {
   fetched: number;
   tickets_created: number;
@@ -313,6 +374,18 @@ export const api = {
   tenants: () => request<{ tenants: TenantRow[] }>('GET', '/tenants'),
   createTenant: (body: { id: string; name: string; owner_email: string; owner_name: string }) =>
     request<{ tenant: Tenant; owner: Staff; temporary_password: string }>('POST', '/tenants', body),
+
+  // --- customers
+  customers: (q: CustomerQuery) => request<CustomerPage>('GET', `/customers${query(q)}`),
+  customer: (id: string) => request<Customer>('GET', `/customers/${enc(id)}`),
+  updateCustomer: (id: string, body: CustomerInput) => request<Customer>('PUT', `/customers/${enc(id)}`, body),
+  blockCustomer: (id: string) => request<Customer>('POST', `/customers/${enc(id)}/block`),
+  unblockCustomer: (id: string) => request<Customer>('POST', `/customers/${enc(id)}/unblock`),
+  fetchProfile: (id: string) => request<Customer>('POST', `/customers/${enc(id)}/fetch-profile`),
+  /** Folds `other_id` into `id`: its identities and tickets move over, `other_id` is deleted. */
+  mergeCustomer: (id: string, other_id: string) => request<Customer>('POST', `/customers/${enc(id)}/merge`, { other_id }),
+  /** GDPR erasure (admin+). */
+  eraseCustomer: (id: string) => request<void>('DELETE', `/customers/${enc(id)}`),
 
   // --- reports and administration
   reports: (days: number) => request<Reports>('GET', `/reports/overview${query({ days })}`),

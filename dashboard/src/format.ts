@@ -1,5 +1,5 @@
 // Display helpers: dates, durations, SLA state, sizes. All pure.
-import type { Ticket } from './api';
+import type { Channel, Customer, Identity, IdentityKind, Ticket } from './api';
 
 const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 const day = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium' });
@@ -62,8 +62,51 @@ export function formatSize(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }
 
-export function customerLabel(t: { customer_name: string | null; customer_email: string | null; customer_phone?: string | null }): string {
-  return t.customer_name || t.customer_email || t.customer_phone || '—';
+/**
+ * Who a ticket is from: name, e-mail or number; a Messenger/Instagram ticket whose profile (name) has not arrived
+ * says so instead of a dash (never a made-up name).
+ */
+export function customerLabel(t: {
+  customer_name: string | null; customer_email: string | null; customer_phone?: string | null; channel?: Channel;
+}): string {
+  return t.customer_name || t.customer_email || t.customer_phone || pendingProfileLabel(t.channel) || '—';
+}
+
+/** "Messenger user — profile pending" for facebook/instagram tickets without a name, else null. */
+export function pendingProfileLabel(channel: Channel | undefined): string | null {
+  if (channel === 'facebook') return 'Messenger user — profile pending';
+  if (channel === 'instagram') return 'Instagram user — profile pending';
+  return null;
+}
+
+export const IDENTITY_LABELS: Record<IdentityKind, string> = {
+  email: 'E-mail', phone: 'Phone', psid: 'Messenger', igsid: 'Instagram',
+};
+
+/** Identities in a stable display order: e-mail, phone, Messenger, Instagram. */
+export function sortedIdentities(ids: Identity[]): Identity[] {
+  const order: IdentityKind[] = ['email', 'phone', 'psid', 'igsid'];
+  return [...ids].sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind) || a.value.localeCompare(b.value));
+}
+
+/**
+ * Why a customer has no name (null when it has one): erased, its Meta profile still pending or failed, or simply
+ * none on record (an e-mail without a display name). Shown as a marker, never as a fake name.
+ */
+export function missingNameReason(c: Customer): { reason: 'erased' | 'pending' | 'failed' | 'none'; text: string } | null {
+  if (c.erased_at) return { reason: 'erased', text: 'Erased customer' };
+  if (c.name) return null;
+  if (c.profile_status === 'failed') return { reason: 'failed', text: 'Name not available yet — profile fetch failed' };
+  const meta = c.identities.some((i) => i.kind === 'psid' || i.kind === 'igsid');
+  if (c.profile_status === 'pending' || (meta && c.profile_status === 'none')) {
+    return { reason: 'pending', text: 'Name not available yet — profile pending' };
+  }
+  return { reason: 'none', text: 'No name on record' };
+}
+
+/** A one-line label of a customer for notices and pickers: the name, else the first identity, else the id. */
+export function customerShortLabel(c: Customer): string {
+  return c.name || sortedIdentities(c.identities)[0]?.value || c.id;
 }
 
 /** "team_lead" → "Team lead". */

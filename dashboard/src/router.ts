@@ -52,3 +52,6 @@ export function link(e: MouseEvent): void {
 
 /** The path of a ticket's page. */
 export const ticketPath = (numberOrId: string) => `/tickets/${encodeURIComponent(numberOrId)}`;
+
+/** The path of a customer's page. */
+export const customerPath = (id: string) => `/customers/${encodeURIComponent(id)}`;

@@ -70,6 +70,9 @@ export function clearCaches(): void {
  */
 export const inboxMemory: { url: string; numbers: string[] } = { url: '/', numbers: [] };
 
+/** The customer list the customer page was opened from (Escape and "← Customers" go back to it, filters kept). */
+export const customersMemory: { url: string } = { url: '/customers' };
+
 /** The current time, refreshed every `ms` (SLA countdowns). */
 export function useNow(ms = 30_000): number {
   const [now, setNow] = useState(Date.now());

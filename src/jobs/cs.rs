@@ -208,8 +208,22 @@ impl Cs {
         let mut stmts = Vec::new();
         let text: String = text.chars().take(MAX_SMS_CHARS).collect();
         let text = text.as_str();
+        let blocked = crate::storage::customers::ticket_customer_blocked(
+            &self.db,
+            &self.tenant,
+            &conv.ticket_id,
+        )
+        .await?;
         if conv.channel == "sms" {
-            if store::opted_out(&self.db, &self.tenant, &conv.phone_number).await? {
+            if blocked {
+                stmts.extend(self.record(
+                    conv,
+                    "system",
+                    &format!("Not sent (the customer is blocked): {text}"),
+                    None,
+                    &now,
+                )?);
+            } else if store::opted_out(&self.db, &self.tenant, &conv.phone_number).await? {
                 stmts.extend(self.record(
                     conv,
                     "system",

@@ -38,7 +38,8 @@ pub async fn run(
     let send = cfg.ai_mode == AiMode::Auto;
     for job in jobs {
         match deliver(db, http, gmail, cfg, mb, &job, send).await? {
-            Ok(()) => report.drafts_created += 1,
+            Ok(true) => report.drafts_created += 1,
+            Ok(false) => {}
             Err(failure) => {
                 let problem = record(db, &job, failure).await?;
                 report
@@ -106,7 +107,8 @@ pub async fn regenerate(
         return Ok(Err("the draft job could not be loaded".into()));
     };
     match deliver(db, http, gmail, cfg, mb, &job, false).await? {
-        Ok(()) => Ok(Ok(id)),
+        Ok(true) => Ok(Ok(id)),
+        Ok(false) => Ok(Err("the customer is blocked: no drafts".into())),
         Err(failure) => Ok(Err(record(db, &job, failure).await?)),
     }
 }
@@ -155,7 +157,8 @@ impl Failure {
     }
 }
 
-/// Outer error: storage failed (stop the run). Inner error: this job failed (recorded, retried).
+/// Outer error: storage failed (stop the run). Inner error: this job failed (recorded, retried). `Ok(false)`: no
+/// draft was due (the customer is blocked).
 async fn deliver(
     db: &Db,
     http: &Http,
@@ -164,8 +167,22 @@ async fn deliver(
     mb: &MailboxRow,
     job: &draft_store::Job,
     send: bool,
-) -> AppResult<Result<(), Failure>> {
+) -> AppResult<Result<bool, Failure>> {
     let answered = &job.answered;
+    if crate::storage::customers::ticket_customer_blocked(db, &job.tenant_id, &job.ticket_id)
+        .await?
+    {
+        // Blocked customers get no drafts: the job ends without one, and it is not a failure.
+        let now = time::rfc3339(platform::now());
+        db.batch(vec![draft_store::supersede(
+            db,
+            &job.ticket_id,
+            true,
+            &now,
+        )?])
+        .await?;
+        return Ok(Ok(false));
+    }
     let Some(to) = answered.reply_to.clone().or(answered.from_email.clone()) else {
         return Ok(Err(Failure::new(
             "the answered message has no sender address",
@@ -280,5 +297,5 @@ async fn deliver(
             delete_gmail_drafts(gmail, &[draft_id]).await;
         }
     }
-    Ok(Ok(()))
+    Ok(Ok(true))
 }

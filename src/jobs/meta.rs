@@ -14,6 +14,17 @@ use crate::platform;
 use crate::storage::meta::{self as store, MetaConfig};
 use crate::storage::{customers, tickets, Db};
 
+/// What recording a DM created or found.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    /// The customer.
+    pub customer_id: String,
+    /// Their DM ticket.
+    pub ticket_id: String,
+    /// The new ticket message.
+    pub message_id: String,
+}
+
 /// How long a fetched profile is trusted, in ms (then the next message fetches it again).
 pub const PROFILE_TTL_MS: i64 = 24 * 3600 * 1000;
 
@@ -73,8 +84,8 @@ impl Meta {
     }
 
     /// Records one inbound DM: the customer (found or created by PSID/IGSID), their open DM ticket (or a new
-    /// one), the message (once per `mid`). Returns the customer id when the message was new.
-    pub async fn record(&self, m: &Inbound) -> AppResult<Option<String>> {
+    /// one), the message (once per `mid`). Returns what was recorded when the message was new.
+    pub async fn record(&self, m: &Inbound) -> AppResult<Option<Recorded>> {
         let tenant = self.conf.tenant_id.as_str();
         if store::known_mid(&self.db, tenant, &m.mid).await? {
             return Ok(None);
@@ -120,9 +131,10 @@ impl Meta {
                     .await?
             }
         };
+        let message_id = platform::uuid()?;
         let inserted = store::insert_message(
             &self.db,
-            &platform::uuid()?,
+            &message_id,
             tenant,
             &ticket_id,
             "customer",
@@ -146,7 +158,77 @@ impl Meta {
                 customers::touch(&self.db, tenant, &customer_id, &at)?,
             ])
             .await?;
-        Ok(Some(customer_id))
+        Ok(Some(Recorded {
+            customer_id,
+            ticket_id,
+            message_id,
+        }))
+    }
+
+    /// An AI reply draft for a DM ticket (LLM, or the category template without `LLM_API_KEY`), stored on the
+    /// ticket for the agent to edit and send (status `created`, no Gmail draft); the ticket's older drafts are
+    /// superseded. Nothing for blocked customers.
+    pub async fn draft(&self, r: &Recorded) -> AppResult<()> {
+        use crate::domain::draft::{build_prompt, template_reply, ThreadEntry, TicketContext};
+        let tenant = self.conf.tenant_id.as_str();
+        if customers::ticket_customer_blocked(&self.db, tenant, &r.ticket_id).await? {
+            return Ok(());
+        }
+        let Some(ticket) = tickets::get(&self.db, tenant, &r.ticket_id).await? else {
+            return Ok(());
+        };
+        let ctx = TicketContext {
+            ticket_number: &ticket.ticket_number,
+            subject: &ticket.subject,
+            category: ticket
+                .category
+                .parse()
+                .unwrap_or(crate::domain::ticket::Category::Other),
+            customer_name: ticket.customer_name.as_deref(),
+            signature: &self.cfg.support_name,
+        };
+        let (content, source) = match &self.cfg.llm_api_key {
+            Some(key) => {
+                let thread: Vec<ThreadEntry> = tickets::messages(&self.db, tenant, &r.ticket_id)
+                    .await?
+                    .into_iter()
+                    .map(|m| ThreadEntry {
+                        sender_type: m
+                            .sender_type
+                            .parse()
+                            .unwrap_or(crate::domain::ticket::SenderType::System),
+                        content: m.content,
+                    })
+                    .collect();
+                match crate::integrations::llm::complete(
+                    &self.http,
+                    &self.cfg.llm_api_base,
+                    key,
+                    &self.cfg.llm_model,
+                    &build_prompt(&ctx, &thread),
+                )
+                .await
+                {
+                    Ok(t) => (t, "llm"),
+                    Err(e) => {
+                        worker::console_warn!("DM draft for {}: {e}", ticket.ticket_number);
+                        (template_reply(&ctx), "template")
+                    }
+                }
+            }
+            None => (template_reply(&ctx), "template"),
+        };
+        let now = time::rfc3339(platform::now());
+        self.db
+            .batch(vec![
+                crate::storage::drafts::supersede(&self.db, &r.ticket_id, true, &now)?,
+                self.db.stmt(
+                    "INSERT OR IGNORE INTO drafts (id, tenant_id, ticket_id, message_id, status, source, content,
+                       created_at, updated_at) VALUES (?, ?, ?, ?, 'created', ?, ?, ?, ?)",
+                    crate::params![&platform::uuid()?, tenant, &r.ticket_id, &r.message_id, source, &content, &now, &now],
+                )?,
+            ])
+            .await
     }
 
     async fn open_ticket(

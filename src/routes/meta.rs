@@ -232,19 +232,36 @@ async fn receive(
         meta.conf.page_id.as_deref() == Some(id)
             || meta.conf.instagram_account_id.as_deref() == Some(id)
     };
-    let mut fetch = Vec::new();
+    let mut recorded: Vec<crate::jobs::meta::Recorded> = Vec::new();
     for m in hook.inbound().into_iter().filter(|m| mine(&m.account_id)) {
-        if let Some(customer) = meta.record(&m).await? {
-            if !fetch.contains(&customer) {
-                fetch.push(customer);
-            }
+        if let Some(r) = meta.record(&m).await? {
+            recorded.push(r);
         }
     }
-    if !fetch.is_empty() {
+    if !recorded.is_empty() {
+        let tenant = meta.conf.tenant_id.clone();
+        let frame = serde_json::json!({"type": "ticket", "event": "message", "ticket_id": null,
+            "ticket_number": null, "count": recorded.len()});
+        crate::rooms::hub::publish(&state.env, &tenant, &frame).await;
         ctx.wait_until(async move {
-            for c in fetch {
-                if let Err(e) = meta.fetch_profile(&c, false).await {
-                    worker::console_warn!("profile of {c}: {e}");
+            let mut fetched: Vec<String> = Vec::new();
+            for r in &recorded {
+                if !fetched.contains(&r.customer_id) {
+                    fetched.push(r.customer_id.clone());
+                    if let Err(e) = meta.fetch_profile(&r.customer_id, false).await {
+                        worker::console_warn!("profile of {}: {e}", r.customer_id);
+                    }
+                }
+            }
+            // One AI draft per ticket: for its newest message.
+            let mut drafted: Vec<&str> = Vec::new();
+            for r in recorded.iter().rev() {
+                if drafted.contains(&r.ticket_id.as_str()) {
+                    continue;
+                }
+                drafted.push(&r.ticket_id);
+                if let Err(e) = meta.draft(r).await {
+                    worker::console_warn!("DM draft for {}: {e}", r.ticket_id);
                 }
             }
         });

@@ -31,20 +31,23 @@ pub struct AppState {
     pub env: SendWrapper<worker::Env>,
 }
 
-/// The request with its body read to the end first (at most [`extract::MAX_JSON_BYTES`]; a larger body is
-/// dropped and marked [`extract::BodyTooLarge`], which the JSON extractor answers with 400). Reading it before
-/// routing means an early answer (401, 403 before the JSON is parsed) never leaves a client still sending its
-/// body: workerd would close the connection under it, and the client would see a network error, not our JSON.
+/// Largest body read before routing, in bytes: bodies up to this size are drained even when too large for any
+/// route (so the client gets our 400, not a reset connection).
+pub const DRAIN_BYTES: usize = 16 * 1024 * 1024;
+
+/// The request with its body read to the end first. A body over [`extract::MAX_JSON_BYTES`] is dropped and marked
+/// [`extract::BodyTooLarge`], which the JSON extractor answers with 400. Reading it before routing means an early
+/// answer (401, 403 before the JSON is parsed) never leaves a client still sending its body: workerd would close
+/// the connection under it, and the client would see a network error, not our JSON.
 pub async fn buffered(req: worker::HttpRequest) -> axum::http::Request<axum::body::Body> {
     let (mut parts, body) = req.into_parts();
-    let bytes =
-        match axum::body::to_bytes(axum::body::Body::new(body), extract::MAX_JSON_BYTES).await {
-            Ok(b) => b,
-            Err(_) => {
-                parts.extensions.insert(extract::BodyTooLarge);
-                axum::body::Bytes::new()
-            }
-        };
+    let bytes = match axum::body::to_bytes(axum::body::Body::new(body), DRAIN_BYTES).await {
+        Ok(b) if b.len() <= extract::MAX_JSON_BYTES => b,
+        _ => {
+            parts.extensions.insert(extract::BodyTooLarge);
+            axum::body::Bytes::new()
+        }
+    };
     axum::http::Request::from_parts(parts, axum::body::Body::from(bytes))
 }
 

@@ -83,11 +83,16 @@ async fn reply(
             })?,
         None => None,
     };
+    let used_draft = body.draft_id.as_deref().zip(draft_text.as_deref());
     if ticket.channel == "sms" {
-        return sms_reply(&state, &me, &ticket, text, status).await;
+        let r = sms_reply(&state, &me, &ticket, text, status).await?;
+        record_draft_use(&db, &me, &ticket.ticket_id, used_draft, text).await;
+        return Ok(r);
     }
     if ticket.channel == "facebook" || ticket.channel == "instagram" {
-        return dm_reply(&state, &me, &ticket, text, status).await;
+        let r = dm_reply(&state, &me, &ticket, text, status).await?;
+        record_draft_use(&db, &me, &ticket.ticket_id, used_draft, text).await;
+        return Ok(r);
     }
     let outbox = Outbox::for_ticket(&db, &cfg, &me.tenant, &ticket).await?;
     let gmail = outbox.gmail(&cfg);
@@ -144,25 +149,7 @@ async fn reply(
     db.batch(stmts).await?;
     // The ticket's AI drafts are moot now: superseded, and deleted from Gmail so nobody sends a second reply.
     draft_job::retire_gmail_drafts(&db, &gmail, &me.tenant, &ticket.ticket_id, true).await?;
-    if let (Some(draft_id), Some(draft)) = (&body.draft_id, &draft_text) {
-        let distance = edit_distance(draft, text) as i64;
-        let sent_len = text.chars().count() as i64;
-        db.batch(vec![
-            drafts::record_agent_send(&db, &me.tenant, draft_id, distance, sent_len, &me.id, &now)?,
-            event(
-                &db,
-                &me,
-                &ticket.ticket_id,
-                "draft_sent",
-                serde_json::json!({
-                    "draft_id": draft_id, "edit_distance": distance,
-                    "draft_length": draft.trim().chars().count(), "reply_length": sent_len,
-                }),
-                &now,
-            )?,
-        ])
-        .await?;
-    }
+    record_draft_use(&db, &me, &ticket.ticket_id, used_draft, text).await;
     let fresh = tickets::get(&db, &me.tenant, &ticket.ticket_id)
         .await?
         .ok_or_else(|| AppError::NotFound("the ticket vanished".into()))?;
@@ -176,6 +163,43 @@ async fn reply(
             "message_id_header": sent.rfc_message_id, "attachments": [],
         }, "ticket": fresh})),
     ))
+}
+
+/// Records how much the agent changed the AI draft the reply started from (`draft_id` and its text): the
+/// draft becomes `sent` with the Levenshtein distance, and a `draft_sent` event. Best effort after sending.
+async fn record_draft_use(
+    db: &crate::storage::Db,
+    me: &Staff,
+    ticket_id: &str,
+    used: Option<(&str, &str)>,
+    text: &str,
+) {
+    let Some((draft_id, draft)) = used else {
+        return;
+    };
+    let now = time::rfc3339(platform::now());
+    let distance = edit_distance(draft, text) as i64;
+    let sent_len = text.chars().count() as i64;
+    let recorded = async {
+        db.batch(vec![
+            drafts::record_agent_send(db, &me.tenant, draft_id, distance, sent_len, &me.id, &now)?,
+            event(
+                db,
+                me,
+                ticket_id,
+                "draft_sent",
+                serde_json::json!({
+                    "draft_id": draft_id, "edit_distance": distance,
+                    "draft_length": draft.trim().chars().count(), "reply_length": sent_len,
+                }),
+                &now,
+            )?,
+        ])
+        .await
+    };
+    if let Err(e) = recorded.await {
+        worker::console_warn!("recording the edit distance on {ticket_id}: {e}");
+    }
 }
 
 /// An agent's reply on an SMS ticket: sent through Twilio from the number the customer texted (never to a number
@@ -304,6 +328,8 @@ async fn dm_reply(
     .await?;
     let mut stmts = vec![
         tickets::record_response(&db, &ticket.ticket_id, &now)?,
+        // The ticket's drafts are answered now (the one used is marked sent by the caller).
+        drafts::supersede(&db, &ticket.ticket_id, true, &now)?,
         event(
             &db,
             me,

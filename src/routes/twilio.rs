@@ -157,11 +157,19 @@ async fn sms(
     let from = caller(&w)?;
     let text = w.get("Body").unwrap_or_default().trim().to_string();
     let (twiml_out, work) = handle_sms(&w, &key, &sid, &from, &text).await?;
+    announce(&state, &w.cs.tenant).await;
     if let Some(work) = work {
         let cs = w.cs;
         later(&ctx, "sms follow-up", async move { work.run(cs).await });
     }
     Ok(xml(twiml_out))
+}
+
+/// Tells the tenant's dashboards that a phone conversation changed (they reload their lists).
+async fn announce(state: &AppState, tenant: &str) {
+    let frame = serde_json::json!({"type": "ticket", "event": "message", "ticket_id": null,
+        "ticket_number": null, "count": 1});
+    crate::rooms::hub::publish(&state.env, tenant, &frame).await;
 }
 
 /// Slow work to do after answering.
@@ -551,6 +559,7 @@ async fn voice(
         ))
     })
     .await?;
+    announce(&state, &w.cs.tenant).await;
     if let Some(work) = work {
         let cs = w.cs;
         later(&ctx, "call follow-up", async move { work.run(cs).await });

@@ -8,6 +8,8 @@ import { SHORTCUTS, useShortcuts } from '../shortcuts';
 import { SessionContext, clearCaches } from '../store';
 import { humanize, initials } from '../format';
 import { Canned } from './Canned';
+import { CustomerPage } from './CustomerPage';
+import { Customers } from './Customers';
 import { Inbox } from './Inbox';
 import { ChangePassword, Login } from './Login';
 import { StaffPage } from './Staff';
@@ -91,6 +93,7 @@ function Shell({ me, onLogout, onHelp }: { me: Me; onLogout: () => void; onHelp:
 
   const nav: { href: string; key: string; label: string; show: boolean }[] = [
     { href: '/', key: 'inbox', label: 'Inbox', show: true },
+    { href: '/customers', key: 'customers', label: 'Customers', show: true },
     { href: '/reports', key: 'reports', label: 'Reports', show: canSeeReports(me) },
     { href: '/staff', key: 'staff', label: 'Staff', show: canAdmin(me) },
     { href: '/canned', key: 'canned', label: 'Canned responses', show: true },
@@ -99,8 +102,11 @@ function Shell({ me, onLogout, onHelp }: { me: Me; onLogout: () => void; onHelp:
 
   let page;
   const ticket = /^\/tickets\/([^/]+)$/.exec(path);
+  const customer = /^\/customers\/([^/]+)$/.exec(path);
   if (path === '/' || path === '/inbox') page = <Inbox params={loc.params} />;
   else if (ticket) page = <TicketView key={ticket[1]} id={decodeURIComponent(ticket[1])} />;
+  else if (path === '/customers') page = <Customers params={loc.params} />;
+  else if (customer) page = <CustomerPage key={customer[1]} id={decodeURIComponent(customer[1])} />;
   else if (path === '/reports') page = canSeeReports(me) ? <Reports /> : <NotAllowed what="Reports" need="supervisor" />;
   else if (path === '/staff') page = canAdmin(me) ? <StaffPage /> : <NotAllowed what="Staff" need="admin" />;
   else if (path === '/canned') page = <Canned />;

@@ -6,8 +6,8 @@ import {
   api, CATEGORIES, errorMessage, PRIORITIES, STATUSES,
   type Staff, type Ticket, type TicketDetail, type TicketEvent, type TicketPatch,
 } from '../api';
-import { ago, customerLabel, formatDate, humanize } from '../format';
-import { link, ticketPath } from '../router';
+import { ago, customerLabel, formatDate, humanize, pendingProfileLabel } from '../format';
+import { customerPath, link, ticketPath } from '../router';
 import { useSession } from '../store';
 import { Badge, ErrorBanner } from './ui';
 
@@ -53,7 +53,12 @@ export function SidePanel({ detail, staff, assigneeRef, onTicket, onChanged, onN
       <section class="panel" aria-labelledby="customer-title">
         <h2 id="customer-title">Customer</h2>
         <div class="customer" data-testid="customer">
-          <strong data-testid="customer-name">{t.customer_name || t.customer_email || t.customer_phone}</strong>
+          {t.customer_id ? (
+            <a href={customerPath(t.customer_id)} onClick={link} class="customer-link" data-testid="customer-link"
+              title="Open the customer's page">
+              <CustomerName ticket={t} />
+            </a>
+          ) : <CustomerName ticket={t} />}
           {t.customer_email && (
             <a href={`mailto:${t.customer_email}`} class="muted" data-testid="customer-email">{t.customer_email}</a>
           )}
@@ -153,6 +158,16 @@ export function SidePanel({ detail, staff, assigneeRef, onTicket, onChanged, onN
         </ol>
       </section>
     </aside>
+  );
+}
+
+/** The customer's name (or e-mail / number); a Messenger/Instagram customer without a name yet says so. */
+function CustomerName({ ticket: t }: { ticket: Ticket }) {
+  const known = t.customer_name || t.customer_email || t.customer_phone;
+  if (known) return <strong data-testid="customer-name">{known}</strong>;
+  const pending = pendingProfileLabel(t.channel);
+  return (
+    <strong class="name-missing" data-testid="customer-name" data-missing="true">{pending ?? '—'}</strong>
   );
 }
 
