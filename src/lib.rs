@@ -45,6 +45,10 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
             Ok(n) => worker::console_log!("customer-service sweep: {n} timed out"),
             Err(e) => worker::console_error!("customer-service sweep: {e}"),
         }
+        match jobs::meta::retry_profiles(&env).await {
+            Ok(n) => worker::console_log!("meta profiles retried: {n} read"),
+            Err(e) => worker::console_error!("meta profile retry: {e}"),
+        }
         return;
     }
     let report = jobs::email_poll::run(&env, None).await;

@@ -138,11 +138,24 @@ describe('Instagram and Messenger', () => {
     assert.equal((await ticketOf('instagram')).customer_name, 'Kai Tanaka');
   });
 
+  test('the per-minute sweep retries profiles that could not be read', async () => {
+    const igsid = newIgsid();
+    meta.profiles[igsid] = { name: 'Noor Haddad', username: 'noor.h', platform: 'instagram' };
+    meta.fail(new RegExp(igsid), { code: 613, times: 1 });
+    await postMetaWebhook(hook, instagramEvent({ igsid, text: 'hi there' }), { appSecret: APP_SECRET });
+    await until(async () => (await h.api('GET', `/api/v1/customers/psid/${igsid}`, { token })).json.profile_status === 'failed', 'the failed fetch');
+    const worker = await h.mf.getWorker();
+    await worker.scheduled({ cron: '* * * * *' });
+    const c = (await h.api('GET', `/api/v1/customers/psid/${igsid}`, { token })).json;
+    assert.equal(c.profile_status, 'fetched');
+    assert.equal(c.name, 'Noor Haddad');
+  });
+
   test('blocked customers are recorded but get no replies', async () => {
     const c = (await h.api('GET', `/api/v1/customers/psid/${IGSID}`, { token })).json;
     await h.api('POST', `/api/v1/customers/${c.id}/block`, { token });
     await postMetaWebhook(hook, instagramEvent({ igsid: IGSID, text: 'hello?' }), { appSecret: APP_SECRET });
-    const t = await ticketOf('instagram');
+    const t = (await h.api('GET', '/api/v1/tickets?channel=instagram', { token })).json.tickets.find((x) => x.customer_id === c.id);
     const thread = (await h.api('GET', `/api/v1/tickets/${t.ticket_id}`, { token })).json.messages.map((m) => m.content);
     assert.ok(thread.includes('hello?'), 'recorded');
     const sent = meta.sent.length;

@@ -394,3 +394,22 @@ impl Meta {
             .map_err(|e| AppError::Upstream(format!("sending through Meta failed: {e}")))
     }
 }
+
+/// Part of the per-minute sweep: retries up to 10 Meta profiles that could not be read (rate limits, outages).
+/// Returns how many were read now.
+pub async fn retry_profiles(env: &worker::Env) -> AppResult<u32> {
+    let cfg = Config::from_env(env)?;
+    let db = Db::new(env.d1("DB")?);
+    let mut read = 0;
+    for (tenant, id) in store::profiles_to_retry(&db, platform::now_ms(), 10).await? {
+        let Some(conf) = store::config(&db, &tenant).await? else {
+            continue;
+        };
+        let meta = Meta::new(db.clone(), cfg.clone(), conf).await?;
+        match meta.fetch_profile(&id, true).await {
+            Ok(()) => read += 1,
+            Err(e) => worker::console_warn!("profile retry of {id}: {e}"),
+        }
+    }
+    Ok(read)
+}

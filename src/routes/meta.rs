@@ -240,9 +240,21 @@ async fn receive(
     }
     if !recorded.is_empty() {
         let tenant = meta.conf.tenant_id.clone();
-        let frame = serde_json::json!({"type": "ticket", "event": "message", "ticket_id": null,
-            "ticket_number": null, "count": recorded.len()});
-        crate::rooms::hub::publish(&state.env, &tenant, &frame).await;
+        // Blocked customers' messages are recorded without notifying anyone.
+        let mut notify = 0;
+        for r in &recorded {
+            let blocked = crate::storage::meta::profile_state(&meta.db, &tenant, &r.customer_id)
+                .await?
+                .is_some_and(|p| p.blocked != 0);
+            if !blocked {
+                notify += 1;
+            }
+        }
+        if notify > 0 {
+            let frame = serde_json::json!({"type": "ticket", "event": "message", "ticket_id": null,
+                "ticket_number": null, "count": notify});
+            crate::rooms::hub::publish(&state.env, &tenant, &frame).await;
+        }
         ctx.wait_until(async move {
             let mut fetched: Vec<String> = Vec::new();
             for r in &recorded {

@@ -246,3 +246,28 @@ pub fn profile_failed(
         params![now, tenant, id],
     )
 }
+
+/// Customers whose Meta profile is still to be read (`failed`, or `pending` for over a minute), with the tenant,
+/// at most `limit`: the sweep retries them.
+pub async fn profiles_to_retry(
+    db: &Db,
+    now_ms: i64,
+    limit: usize,
+) -> AppResult<Vec<(String, String)>> {
+    #[derive(Deserialize)]
+    struct R {
+        tenant_id: String,
+        id: String,
+    }
+    let rows: Vec<R> = db
+        .all(
+            "SELECT c.tenant_id, c.id FROM customers c
+             WHERE (c.profile_status = 'failed' OR (c.profile_status = 'pending' AND c.updated_at < ?))
+               AND c.erased_at IS NULL
+               AND EXISTS (SELECT 1 FROM customer_identities i WHERE i.customer_id = c.id AND i.kind IN ('psid', 'igsid'))
+             ORDER BY c.updated_at LIMIT ?",
+            params![crate::domain::time::rfc3339(crate::domain::time::from_millis(now_ms - 60_000)), limit as i64],
+        )
+        .await?;
+    Ok(rows.into_iter().map(|r| (r.tenant_id, r.id)).collect())
+}
