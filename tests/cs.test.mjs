@@ -147,7 +147,8 @@ describe('SMS', () => {
     assert.equal(t.customer_name, 'Maya Patel');
     assert.equal(t.customer_phone, KNOWN);
     const customer = (await s.h.api('GET', `/api/v1/customers/${t.customer_id}`, { token: s.token })).json;
-    assert.deepEqual(customer.identities, [{ kind: 'phone', scope: '', value: KNOWN }], 'the caller is in the registry');
+    assert.deepEqual(customer.identities, [{ kind: 'email', scope: '', value: 'maya@example.com' }, { kind: 'phone', scope: '', value: KNOWN }],
+      'the caller is in the registry, with the e-mail the CRM knows');
     const detail = (await s.h.api('GET', `/api/v1/tickets/${t.ticket_id}`, { token: s.token })).json;
     assert.deepEqual(detail.messages.map((m) => m.sender_type), ['customer', 'system', 'system']);
     assert.equal(detail.messages[2].content, 'Your balance is $40.00, Maya.');
@@ -238,6 +239,20 @@ describe('SMS', () => {
     assert.equal(JSON.parse(replay.text).status, 'already_processed');
     assert.equal(s.twilio.messages.length, sent);
     assert.ok(!s.twilio.messages.some((m) => m.body === 'Second answer'));
+  });
+
+  test('a blocked customer\'s texts are recorded and get no answer', async () => {
+    const [t] = (await s.h.api('GET', '/api/v1/tickets?channel=sms', { token: s.token })).json.tickets.filter((x) => x.customer_phone === KNOWN);
+    await s.h.api('POST', `/api/v1/customers/${t.customer_id}/block`, { token: s.token });
+    const sent = s.twilio.messages.length;
+    const r = await s.sms(KNOWN, 'What is my balance now?');
+    assert.equal(r.text, '<?xml version="1.0" encoding="UTF-8"?><Response></Response>');
+    const thread = (await s.h.api('GET', `/api/v1/tickets/${t.ticket_id}`, { token: s.token })).json.messages.map((m) => m.content);
+    assert.ok(thread.includes('What is my balance now?'), 'recorded');
+    const reply = await s.h.api('POST', `/api/v1/tickets/${t.ticket_id}/reply`, { token: s.token, body: { content: 'hi' } });
+    assert.equal(reply.status, 409);
+    assert.equal(s.twilio.messages.length, sent);
+    await s.h.api('POST', `/api/v1/customers/${t.customer_id}/unblock`, { token: s.token });
   });
 
   test('customer-update invalidates the cache; the next text looks the customer up again', async () => {

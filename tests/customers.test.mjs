@@ -29,6 +29,8 @@ describe('customer registry', () => {
     assert.ok(priya.last_interaction_at);
     const tickets = (await api('GET', '/api/v1/tickets')).json.tickets;
     assert.ok(tickets.every((t) => t.customer_id), 'every ticket points at its customer');
+    const hers = (await api('GET', `/api/v1/tickets?customer=${priya.id}`)).json.tickets;
+    assert.deepEqual(hers.map((t) => t.customer_email), ['priya.raman@example.com'], '?customer= lists their tickets');
     assert.equal(tickets.find((t) => t.customer_email === 'priya.raman@example.com').customer_id, priya.id);
   });
 
@@ -128,6 +130,10 @@ describe('customer registry', () => {
     assert.deepEqual((await api('GET', '/api/v1/tickets?q=INV-2291')).json.tickets, [], 'nothing of it is searchable');
     const rows = await h.rows("SELECT count(*) AS n FROM emails WHERE from_email = 'jose.garcia@example.org'");
     assert.equal(rows[0].n, 0);
+    const left = await h.rows(`SELECT count(*) AS n FROM emails WHERE ticket_id = ? AND (to_email IS NOT NULL
+      OR rfc_message_id IS NOT NULL OR subject IS NOT NULL)`, t.ticket.ticket_id);
+    assert.equal(left[0].n, 0, 'no address, header or subject is left on the e-mails');
+    assert.ok(t.messages.every((m) => /erased/.test(m.content)), 'every message body, whoever wrote it');
     const reports = await api('GET', '/api/v1/reports/overview?days=7');
     assert.equal(reports.json.created_per_day.reduce((a, d) => a + d.count, 0), 3, 'the ticket still counts');
   });

@@ -144,6 +144,7 @@ describe('Instagram and Messenger', () => {
     meta.fail(new RegExp(igsid), { code: 613, times: 1 });
     await postMetaWebhook(hook, instagramEvent({ igsid, text: 'hi there' }), { appSecret: APP_SECRET });
     await until(async () => (await h.api('GET', `/api/v1/customers/psid/${igsid}`, { token })).json.profile_status === 'failed', 'the failed fetch');
+    await h.db.prepare("UPDATE customers SET updated_at = '2026-01-01T00:00:00.000Z' WHERE profile_status = 'failed'").run(); // its back-off has passed
     const worker = await h.mf.getWorker();
     await worker.scheduled({ cron: '* * * * *' });
     const c = (await h.api('GET', `/api/v1/customers/psid/${igsid}`, { token })).json;
@@ -190,6 +191,8 @@ describe('Instagram and Messenger', () => {
     const acme = (await h.api('POST', '/api/v1/auth/login', { body: { email: 'o@acme.test', password: other.json.temporary_password } })).json.token;
     const clash = await h.api('PUT', '/api/v1/admin/meta/config', { token: acme, body: { page_id: DEFAULT_PAGE_ID } });
     assert.equal(clash.status, 409);
+    const crossed = await h.api('PUT', '/api/v1/admin/meta/config', { token: acme, body: { page_id: DEFAULT_IG_ACCOUNT_ID } });
+    assert.equal(crossed.status, 409, 'our Instagram account id cannot become their page id either');
     assert.deepEqual((await h.api('GET', '/api/v1/customers', { token: acme })).json.customers, []);
     assert.equal((await h.api('GET', `/api/v1/customers/psid/${IGSID}`, { token: acme })).status, 404);
     const unknownPage = messengerEvent({ pageId: '999999999999', psid: newPsid(), text: 'hi' });

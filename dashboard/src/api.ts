@@ -142,6 +142,8 @@ export interface TicketQuery {
   /** A staff id, or `none` for unassigned. */
   assignee?: string;
   tag?: string;
+  /** A customer id: that customer's tickets on every channel. */
+  customer?: string;
   q?: string;
   sort?: Sort;
   limit?: number;

@@ -393,6 +393,14 @@ impl Cs {
             now_ms + self.conf.cache_ttl_seconds * 1000,
         )?];
         if found.found {
+            stmts.extend(crate::storage::customers::learn_from_ticket(
+                &self.db,
+                &self.tenant,
+                &conv.ticket_id,
+                found.name.as_deref(),
+                found.email.as_deref(),
+                &time::rfc3339(platform::now()),
+            )?);
             stmts.push(store::set_ticket_caller(
                 &self.db,
                 &self.tenant,

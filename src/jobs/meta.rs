@@ -100,27 +100,21 @@ impl Meta {
         let customer_id = match customers::by_identity(&self.db, tenant, &identity).await? {
             Some(id) => id,
             None => {
+                // Created only while nobody holds the identity (one transaction), so two deliveries at once make
+                // one customer; then whoever holds it is read back.
                 let id = platform::uuid()?;
-                let mut stmts = customers::insert(
-                    &self.db,
-                    tenant,
-                    &id,
-                    &customers::Fields {
-                        name: None,
-                        first_name: None,
-                        last_name: None,
-                        profile_pic_url: None,
-                        notes: None,
-                    },
-                    std::slice::from_ref(&identity),
-                    &now,
-                )?;
+                let mut stmts =
+                    customers::create_for_identity(&self.db, tenant, &id, &identity, &now)?;
                 stmts.push(self.db.stmt(
-                    "UPDATE customers SET profile_status = 'pending' WHERE id = ?",
-                    crate::params![&id],
+                    "UPDATE customers SET profile_status = 'pending' WHERE id = ? AND tenant_id = ?",
+                    crate::params![&id, tenant],
                 )?);
                 self.db.batch(stmts).await?;
-                id
+                customers::by_identity(&self.db, tenant, &identity)
+                    .await?
+                    .ok_or_else(|| {
+                        AppError::Internal("the new customer's identity vanished".into())
+                    })?
             }
         };
         let channel = m.channel;
@@ -302,16 +296,44 @@ impl Meta {
         let customer = customers::get(&self.db, tenant, customer_id)
             .await?
             .ok_or_else(|| AppError::NotFound(format!("customer {customer_id} not found")))?;
-        let Some(ident) = customer.identities.iter().find(|i| {
-            matches!(
-                i.kind,
-                crate::domain::customers::IdentityKind::Psid
-                    | crate::domain::customers::IdentityKind::Igsid
-            )
-        }) else {
+        let now = time::rfc3339(platform::now());
+        // An identity on this tenant's current page / account.
+        let ours = |i: &&Identity| match i.kind {
+            crate::domain::customers::IdentityKind::Psid => {
+                self.conf.page_id.as_deref() == Some(i.scope.as_str())
+            }
+            crate::domain::customers::IdentityKind::Igsid => {
+                self.conf.instagram_account_id.as_deref() == Some(i.scope.as_str())
+            }
+            _ => false,
+        };
+        let Some(ident) = customer.identities.iter().find(ours) else {
+            self.db
+                .batch(vec![store::profile_failed(
+                    &self.db,
+                    tenant,
+                    customer_id,
+                    &now,
+                )?])
+                .await?;
             return Err(AppError::Conflict(
-                "this customer has no Messenger or Instagram id".into(),
+                "this customer has no Messenger or Instagram id on the configured page or account"
+                    .into(),
             ));
+        };
+        let graph = match self.graph() {
+            Ok(g) => g,
+            Err(e) => {
+                self.db
+                    .batch(vec![store::profile_failed(
+                        &self.db,
+                        tenant,
+                        customer_id,
+                        &now,
+                    )?])
+                    .await?;
+                return Err(e);
+            }
         };
         let instagram = ident.kind == crate::domain::customers::IdentityKind::Igsid;
         let fields = if instagram {
@@ -319,8 +341,7 @@ impl Meta {
         } else {
             "first_name,last_name,profile_pic"
         };
-        let now = time::rfc3339(platform::now());
-        match self.graph()?.profile(&ident.value, fields).await {
+        match graph.profile(&ident.value, fields).await {
             Ok(p) => {
                 let s = |k: &str| p.get(k).and_then(|v| v.as_str()).map(String::from);
                 let name = if instagram {
@@ -402,11 +423,21 @@ pub async fn retry_profiles(env: &worker::Env) -> AppResult<u32> {
     let db = Db::new(env.d1("DB")?);
     let mut read = 0;
     for (tenant, id) in store::profiles_to_retry(&db, platform::now_ms(), 10).await? {
-        let Some(conf) = store::config(&db, &tenant).await? else {
-            continue;
+        let now = time::rfc3339(platform::now());
+        let meta = match store::config(&db, &tenant).await? {
+            Some(conf) => Meta::new(db.clone(), cfg.clone(), conf).await,
+            None => Err(AppError::Conflict("no Meta configuration".into())),
         };
-        let meta = Meta::new(db.clone(), cfg.clone(), conf).await?;
-        match meta.fetch_profile(&id, true).await {
+        let result = match meta {
+            Ok(meta) => meta.fetch_profile(&id, true).await,
+            Err(e) => {
+                // Touch the row so it goes to the back of the queue; one tenant's problem stops no other.
+                db.batch(vec![store::profile_failed(&db, &tenant, &id, &now)?])
+                    .await?;
+                Err(e)
+            }
+        };
+        match result {
             Ok(()) => read += 1,
             Err(e) => worker::console_warn!("profile retry of {id}: {e}"),
         }

@@ -384,8 +384,13 @@ async fn merge(
         ));
     }
     let (_, db) = context(&state)?;
-    found(&db, &me.tenant, &id).await?;
-    found(&db, &me.tenant, &body.other_id).await?;
+    let keep = found(&db, &me.tenant, &id).await?;
+    let other = found(&db, &me.tenant, &body.other_id).await?;
+    if keep.erased_at.is_some() || other.erased_at.is_some() {
+        return Err(AppError::Conflict(
+            "an erased customer cannot be merged".into(),
+        ));
+    }
     let now = time::rfc3339(platform::now());
     db.batch(store::merge(&db, &me.tenant, &id, &body.other_id, &now)?)
         .await?;

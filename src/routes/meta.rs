@@ -205,36 +205,72 @@ async fn receive(
         )));
     }
     let (cfg, db) = context(&state)?;
-    let first = hook
-        .entry
-        .first()
-        .ok_or_else(|| AppError::BadRequest("the webhook has no entry".into()))?;
-    let conf = store::config_of_account(&db, &first.id)
-        .await?
-        .ok_or_else(|| {
-            AppError::Forbidden(format!("{} is not an account of any tenant", first.id))
-        })?;
-    let meta = Meta::new(db, cfg, conf).await?;
-    let secret = meta
-        .app_secret
-        .clone()
-        .ok_or_else(|| AppError::Forbidden("the tenant has no app secret".into()))?;
+    if hook.entry.is_empty() {
+        return Err(AppError::BadRequest("the webhook has no entry".into()));
+    }
+    // Meta may batch entries of several pages of one app into a delivery: every entry's tenant must verify the
+    // signature with its own app secret before anything is written; then each tenant records its entries.
+    let instagram = hook.object == "instagram";
     let sig = headers
         .get("x-hub-signature-256")
         .and_then(|v| v.to_str().ok());
-    if !verify_signature(sig, &secret, &body) {
-        return Err(AppError::Forbidden(
-            "invalid or missing X-Hub-Signature-256".into(),
-        ));
+    let mut tenants: Vec<Meta> = Vec::new();
+    for e in &hook.entry {
+        if tenants.iter().any(|m| owns(&m.conf, &e.id, instagram)) {
+            continue;
+        }
+        let conf = store::config_of_account(&db, &e.id, instagram)
+            .await?
+            .ok_or_else(|| {
+                AppError::Forbidden(format!("{} is not an account of any tenant", e.id))
+            })?;
+        let meta = Meta::new(db.clone(), cfg.clone(), conf).await?;
+        let secret = meta
+            .app_secret
+            .clone()
+            .ok_or_else(|| AppError::Forbidden("the tenant has no app secret".into()))?;
+        if !verify_signature(sig, &secret, &body) {
+            return Err(AppError::Forbidden(
+                "invalid or missing X-Hub-Signature-256".into(),
+            ));
+        }
+        tenants.push(meta);
     }
-    // Only this tenant's accounts (an entry of another page in the same delivery is not ours to record).
-    let mine = |id: &str| {
-        meta.conf.page_id.as_deref() == Some(id)
-            || meta.conf.instagram_account_id.as_deref() == Some(id)
-    };
+    let inbound = hook.inbound();
+    for meta in tenants {
+        record_for(&state, &ctx, meta, &inbound, instagram).await?;
+    }
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "EVENT_RECEIVED",
+    )
+        .into_response())
+}
+
+/// Whether the config owns the account of an entry (a page for Messenger, an Instagram account for Instagram).
+fn owns(conf: &MetaConfig, account_id: &str, instagram: bool) -> bool {
+    if instagram {
+        conf.instagram_account_id.as_deref() == Some(account_id)
+    } else {
+        conf.page_id.as_deref() == Some(account_id)
+    }
+}
+
+/// Records one tenant's inbound DMs, notifies its dashboards (not for blocked customers), and fetches profiles
+/// and drafts after the answer.
+async fn record_for(
+    state: &AppState,
+    ctx: &Context,
+    meta: Meta,
+    inbound: &[crate::domain::meta::Inbound],
+    instagram: bool,
+) -> AppResult<()> {
     let mut recorded: Vec<crate::jobs::meta::Recorded> = Vec::new();
-    for m in hook.inbound().into_iter().filter(|m| mine(&m.account_id)) {
-        if let Some(r) = meta.record(&m).await? {
+    for m in inbound
+        .iter()
+        .filter(|m| owns(&meta.conf, &m.account_id, instagram))
+    {
+        if let Some(r) = meta.record(m).await? {
             recorded.push(r);
         }
     }
@@ -278,11 +314,7 @@ async fn receive(
             }
         });
     }
-    Ok((
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        "EVENT_RECEIVED",
-    )
-        .into_response())
+    Ok(())
 }
 
 #[worker::send]

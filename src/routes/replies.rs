@@ -74,6 +74,13 @@ async fn reply(
     let status = body.status.map(|s| s.parse::<Status>()).transpose()?;
     let (cfg, db) = context(&state)?;
     let ticket = find_visible(&db, &me, &id).await?;
+    if crate::storage::customers::ticket_customer_blocked(&db, &me.tenant, &ticket.ticket_id)
+        .await?
+    {
+        return Err(AppError::Conflict(
+            "this customer is blocked: no replies are sent (unblock them first)".into(),
+        ));
+    }
     // The draft the text started from; one without text (still being generated) is simply not compared.
     let draft_text = match &body.draft_id {
         Some(d) => drafts::content_of(&db, &me.tenant, &ticket.ticket_id, d)
@@ -309,6 +316,18 @@ async fn dm_reply(
     let conf = crate::storage::meta::config(&db, &me.tenant)
         .await?
         .ok_or_else(|| AppError::Conflict("Instagram/Messenger is not configured".into()))?;
+    // Meta's limits: 2 000 characters on Messenger, 1 000 bytes on Instagram.
+    let too_long = if ticket.channel == "instagram" {
+        text.len() > 1000
+    } else {
+        text.chars().count() > 2000
+    };
+    if too_long {
+        return Err(AppError::Validation(format!(
+            "content: too long for {} (Messenger: 2 000 characters, Instagram: 1 000 bytes)",
+            ticket.channel
+        )));
+    }
     let meta = crate::jobs::meta::Meta::new(db.clone(), cfg, conf).await?;
     let mid = meta.reply(ticket, text).await?;
     let now = time::rfc3339(platform::now());
@@ -431,6 +450,9 @@ async fn regenerate(
 ) -> AppResult<Json<serde_json::Value>> {
     let (cfg, db) = context(&state)?;
     let ticket = find_visible(&db, &me, &id).await?;
+    if ticket.channel == "facebook" || ticket.channel == "instagram" {
+        return regenerate_dm(&state, &me, &ticket).await;
+    }
     let outbox = Outbox::for_ticket(&db, &cfg, &me.tenant, &ticket).await?;
     let gmail = outbox.gmail(&cfg);
     draft_job::regenerate(
@@ -456,6 +478,51 @@ async fn regenerate(
     .await?;
     let draft = drafts::latest(&db, &me.tenant, &ticket.ticket_id).await?;
     announce(&state, &me.tenant, "updated", &ticket).await;
+    Ok(Json(serde_json::json!({"draft": draft})))
+}
+
+/// Regenerates the AI draft of a Messenger/Instagram ticket for its newest customer message.
+async fn regenerate_dm(
+    state: &AppState,
+    me: &Staff,
+    ticket: &tickets::Ticket,
+) -> AppResult<Json<serde_json::Value>> {
+    let (cfg, db) = context(state)?;
+    let conf = crate::storage::meta::config(&db, &me.tenant)
+        .await?
+        .ok_or_else(|| AppError::Conflict("Instagram/Messenger is not configured".into()))?;
+    let meta = crate::jobs::meta::Meta::new(db.clone(), cfg, conf).await?;
+    let newest = tickets::messages(&db, &me.tenant, &ticket.ticket_id)
+        .await?
+        .into_iter()
+        .rev()
+        .find(|m| m.sender_type == "customer")
+        .ok_or_else(|| {
+            AppError::Conflict("this ticket has no customer message to answer".into())
+        })?;
+    // One draft per message: the message's draft row is replaced.
+    let now = time::rfc3339(platform::now());
+    db.batch(vec![drafts::remove_for_message(
+        &db, &me.tenant, &newest.id,
+    )?])
+    .await?;
+    meta.draft(&crate::jobs::meta::Recorded {
+        customer_id: ticket.customer_id.clone().unwrap_or_default(),
+        ticket_id: ticket.ticket_id.clone(),
+        message_id: newest.id,
+    })
+    .await?;
+    db.batch(vec![event(
+        &db,
+        me,
+        &ticket.ticket_id,
+        "draft_regenerated",
+        serde_json::json!({}),
+        &now,
+    )?])
+    .await?;
+    let draft = drafts::latest(&db, &me.tenant, &ticket.ticket_id).await?;
+    announce(state, &me.tenant, "updated", ticket).await;
     Ok(Json(serde_json::json!({"draft": draft})))
 }
 

@@ -54,6 +54,8 @@ pub struct ListQuery {
     pub assignee: Option<String>,
     /// One tag.
     pub tag: Option<String>,
+    /// A customer id (`/api/v1/customers/{id}`): that customer's tickets across channels.
+    pub customer: Option<String>,
     /// Search text: full-text words (prefixes), or an exact ticket number or customer e-mail.
     pub q: Option<String>,
     /// `newest|oldest|updated|priority|sla`; default `newest`.
@@ -125,6 +127,7 @@ impl ListQuery {
                 .map(|t| Tag::parse(&t))
                 .transpose()?
                 .map(|t| t.to_string()),
+            customer: nonempty(self.customer),
             fts: q.as_deref().map(fts_terms).unwrap_or_default(),
             q,
             sort,

@@ -290,6 +290,16 @@ async fn handle_sms(
     let (mut conv, mut stmts) =
         conversation(cs, Channel::Sms, from, &our, None, text, &now).await?;
     stmts.extend(cs.record(&conv, "customer", text, Some(sid), &now)?);
+    // A blocked customer's texts are recorded; nothing is answered or looked up.
+    let blocked =
+        match crate::domain::customers::Identity::phone(from, &cs.conf.default_country_code) {
+            Ok(i) => crate::storage::customers::identity_blocked(&cs.db, &cs.tenant, &i).await?,
+            Err(_) => false,
+        };
+    if blocked {
+        stmts.push(store::update_conversation(&cs.db, &conv, now_ms)?);
+        return Ok((finish(twiml(&[]), stmts).await?, None));
+    }
 
     let mut work = None;
     let mut save = true;
@@ -341,6 +351,14 @@ async fn handle_sms(
                             &conv.ticket_id,
                             &["lead".to_string()],
                             &[],
+                        )?);
+                        stmts.extend(crate::storage::customers::learn_from_ticket(
+                            &cs.db,
+                            &cs.tenant,
+                            &conv.ticket_id,
+                            Some(&name),
+                            Some(&email),
+                            &now,
                         )?);
                         stmts.extend(cs.record(
                             &conv,

@@ -334,6 +334,10 @@ pub fn merge(
                last_name = coalesce(last_name, (SELECT o.last_name FROM customers o WHERE o.id = ?2 AND o.tenant_id = ?3)),
                profile_pic_url = coalesce(profile_pic_url, (SELECT o.profile_pic_url FROM customers o WHERE o.id = ?2 AND o.tenant_id = ?3)),
                blocked = max(blocked, (SELECT o.blocked FROM customers o WHERE o.id = ?2 AND o.tenant_id = ?3)),
+               notes = CASE
+                 WHEN (SELECT o.notes FROM customers o WHERE o.id = ?2 AND o.tenant_id = ?3) IS NULL THEN notes
+                 WHEN notes IS NULL THEN (SELECT o.notes FROM customers o WHERE o.id = ?2 AND o.tenant_id = ?3)
+                 ELSE notes || char(10) || (SELECT o.notes FROM customers o WHERE o.id = ?2 AND o.tenant_id = ?3) END,
                last_interaction_at = max(coalesce(last_interaction_at, ''),
                  coalesce((SELECT o.last_interaction_at FROM customers o WHERE o.id = ?2 AND o.tenant_id = ?3), '')),
                updated_at = ?4
@@ -356,40 +360,81 @@ pub fn merge(
 }
 
 /// Statements erasing a customer (GDPR): personal fields and identities go; their tickets keep numbers, status,
-/// timestamps and metrics but lose names, addresses, numbers, message bodies and e-mail content.
+/// priority, category, channel, assignee, tags, timestamps and metrics but lose names, addresses, numbers, subjects,
+/// every message body (customer, staff and automated lines quote the customer), e-mail headers and content, AI
+/// drafts, the search index, and the phone/SMS records (cache, conversations, Zapier requests) of their numbers.
+/// Kept on purpose: the opt-out list (a STOP must keep working) and staff names on staff messages.
 pub fn erase(db: &Db, tenant: &str, id: &str, now: &str) -> AppResult<Vec<D1PreparedStatement>> {
     const ERASED: &str = "[erased at the customer's request]";
+    const TICKETS: &str =
+        "(SELECT ticket_id FROM tickets WHERE tenant_id = ?2 AND customer_id = ?3)";
+    const PHONES: &str =
+        "(SELECT value FROM customer_identities WHERE tenant_id = ?2 AND customer_id = ?3 AND kind = 'phone')";
+    // Every statement binds the same four values (?1 the erased text, ?2 tenant, ?3 customer, ?4 now); `?n = ?n`
+    // marks the ones a statement does not otherwise use, as D1 refuses bindings a statement never reads.
+    let q = |sql: String| db.stmt(&sql, params![ERASED, tenant, id, now]);
+    Ok(vec![
+        // Phone/SMS records first: they are found through the identities and tickets erased below.
+        q(format!("DELETE FROM cs_customers WHERE tenant_id = ?2 AND phone_number IN {PHONES} AND ?1 = ?1 AND ?4 = ?4"))?,
+        q(format!(
+            "UPDATE zapier_requests SET phone_number = 'erased', question = NULL, response = NULL
+             WHERE tenant_id = ?2 AND conversation_id IN (SELECT id FROM cs_conversations WHERE tenant_id = ?2
+               AND ticket_id IN {TICKETS}) AND ?1 = ?1 AND ?4 = ?4"
+        ))?,
+        q(format!(
+            "UPDATE cs_conversations SET phone_number = 'erased', lead_name = NULL, pending_question = NULL,
+               answer = NULL, state = 'done' WHERE tenant_id = ?2 AND ticket_id IN {TICKETS} AND ?1 = ?1 AND ?4 = ?4"
+        ))?,
+        q(format!(
+            "UPDATE ticket_messages SET content = ?1,
+               sender_name = CASE WHEN sender_type = 'agent' THEN sender_name ELSE NULL END, sender_email = NULL
+             WHERE tenant_id = ?2 AND ticket_id IN {TICKETS} AND ?4 = ?4"
+        ))?,
+        q(format!(
+            "UPDATE emails SET from_email = NULL, from_name = NULL, to_email = NULL, reply_to = NULL, subject = NULL,
+               body_html = NULL, attachments = NULL, references_ids = NULL, rfc_message_id = NULL, in_reply_to = NULL,
+               gmail_message_id = NULL, gmail_thread_id = NULL
+             WHERE tenant_id = ?2 AND ticket_id IN {TICKETS} AND ?1 = ?1 AND ?4 = ?4"
+        ))?,
+        q(format!(
+            "UPDATE drafts SET content = NULL, status = 'superseded', updated_at = ?4
+             WHERE tenant_id = ?2 AND ticket_id IN {TICKETS} AND ?1 = ?1"
+        ))?,
+        q(format!("DELETE FROM search_fts WHERE tenant_id = ?2 AND ticket_id IN {TICKETS} AND ?1 = ?1 AND ?4 = ?4"))?,
+        q(
+            "UPDATE tickets SET customer_name = NULL, customer_email = NULL, customer_phone = NULL, description = NULL,
+               subject = 'Erased customer', updated_at = ?4 WHERE tenant_id = ?2 AND customer_id = ?3 AND ?1 = ?1"
+                .into(),
+        )?,
+        q("DELETE FROM customer_identities WHERE tenant_id = ?2 AND customer_id = ?3 AND ?1 = ?1 AND ?4 = ?4".into())?,
+        q(
+            "UPDATE customers SET name = NULL, first_name = NULL, last_name = NULL, profile_pic_url = NULL, notes = NULL,
+               erased_at = ?4, updated_at = ?4 WHERE tenant_id = ?2 AND id = ?3 AND ?1 = ?1"
+                .into(),
+        )?,
+    ])
+}
+
+/// Statements creating a customer for an identity only while nobody holds it (safe against concurrent
+/// deliveries: in one batch, either both rows are written or neither).
+pub fn create_for_identity(
+    db: &Db,
+    tenant: &str,
+    id: &str,
+    i: &Identity,
+    now: &str,
+) -> AppResult<Vec<D1PreparedStatement>> {
     Ok(vec![
         db.stmt(
-            "UPDATE ticket_messages SET content = ?, sender_name = NULL, sender_email = NULL
-             WHERE tenant_id = ? AND ticket_id IN (SELECT ticket_id FROM tickets WHERE tenant_id = ? AND customer_id = ?)
-               AND sender_type = 'customer'",
-            params![ERASED, tenant, tenant, id],
+            "INSERT INTO customers (id, tenant_id, created_at, updated_at)
+             SELECT ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM customer_identities
+               WHERE tenant_id = ? AND kind = ? AND scope = ? AND value = ?)",
+            params![id, tenant, now, now, tenant, i.kind.as_str(), &i.scope, &i.value],
         )?,
         db.stmt(
-            "UPDATE emails SET from_email = NULL, from_name = NULL, reply_to = NULL, subject = NULL, body_html = NULL,
-               attachments = NULL, references_ids = NULL
-             WHERE tenant_id = ? AND ticket_id IN (SELECT ticket_id FROM tickets WHERE tenant_id = ? AND customer_id = ?)",
-            params![tenant, tenant, id],
-        )?,
-        db.stmt(
-            "UPDATE tickets SET customer_name = NULL, customer_email = NULL, customer_phone = NULL, description = NULL,
-               subject = 'Erased customer', updated_at = ? WHERE tenant_id = ? AND customer_id = ?",
-            params![now, tenant, id],
-        )?,
-        db.stmt(
-            "DELETE FROM search_fts WHERE tenant_id = ? AND ticket_id IN
-               (SELECT ticket_id FROM tickets WHERE tenant_id = ? AND customer_id = ?)",
-            params![tenant, tenant, id],
-        )?,
-        db.stmt(
-            "DELETE FROM customer_identities WHERE tenant_id = ? AND customer_id = ?",
-            params![tenant, id],
-        )?,
-        db.stmt(
-            "UPDATE customers SET name = NULL, first_name = NULL, last_name = NULL, profile_pic_url = NULL, notes = NULL,
-               erased_at = ?, updated_at = ? WHERE tenant_id = ? AND id = ?",
-            params![now, now, tenant, id],
+            "INSERT OR IGNORE INTO customer_identities (tenant_id, customer_id, kind, scope, value, created_at)
+             SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM customers WHERE id = ? AND tenant_id = ?)",
+            params![tenant, id, i.kind.as_str(), &i.scope, &i.value, now, id, tenant],
         )?,
     ])
 }
@@ -449,4 +494,43 @@ pub async fn ticket_customer_blocked(db: &Db, tenant: &str, ticket_id: &str) -> 
         )
         .await?;
     Ok(r.is_some())
+}
+
+/// Whether the customer holding an identity is blocked.
+pub async fn identity_blocked(db: &Db, tenant: &str, i: &Identity) -> AppResult<bool> {
+    let r: Option<serde_json::Value> = db
+        .first(
+            "SELECT 1 AS one FROM customer_identities ci JOIN customers c ON c.id = ci.customer_id
+             WHERE ci.tenant_id = ? AND ci.kind = ? AND ci.scope = ? AND ci.value = ? AND c.tenant_id = ci.tenant_id
+               AND c.blocked = 1",
+            params![tenant, i.kind.as_str(), &i.scope, &i.value],
+        )
+        .await?;
+    Ok(r.is_some())
+}
+
+/// Statements adding what a phone conversation learned (a name, an e-mail) to the ticket's customer, so the
+/// person's next e-mail finds the same customer.
+pub fn learn_from_ticket(
+    db: &Db,
+    tenant: &str,
+    ticket_id: &str,
+    name: Option<&str>,
+    email: Option<&str>,
+    now: &str,
+) -> AppResult<Vec<D1PreparedStatement>> {
+    let mut out = vec![db.stmt(
+        "UPDATE customers SET name = coalesce(name, ?), updated_at = ?
+         WHERE tenant_id = ? AND id = (SELECT customer_id FROM tickets WHERE ticket_id = ? AND tenant_id = ?)",
+        params![name, now, tenant, ticket_id, tenant],
+    )?];
+    if let Some(e) = email.and_then(|e| Identity::email(e).ok()) {
+        out.push(db.stmt(
+            "INSERT OR IGNORE INTO customer_identities (tenant_id, customer_id, kind, scope, value, created_at)
+             SELECT ?, customer_id, 'email', '', ?, ? FROM tickets
+             WHERE ticket_id = ? AND tenant_id = ? AND customer_id IS NOT NULL",
+            params![tenant, &e.value, now, ticket_id, tenant],
+        )?);
+    }
+    Ok(out)
 }

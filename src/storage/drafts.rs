@@ -314,3 +314,15 @@ pub async fn latest(db: &Db, tenant: &str, ticket_id: &str) -> AppResult<Option<
     )
     .await
 }
+
+/// Statement deleting the draft of a message (a DM draft about to be generated again).
+pub fn remove_for_message(
+    db: &Db,
+    tenant: &str,
+    message_id: &str,
+) -> AppResult<D1PreparedStatement> {
+    db.stmt(
+        "DELETE FROM drafts WHERE tenant_id = ? AND message_id = ?",
+        params![tenant, message_id],
+    )
+}

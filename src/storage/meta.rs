@@ -37,13 +37,20 @@ pub async fn config(db: &Db, tenant: &str) -> AppResult<Option<MetaConfig>> {
     .await
 }
 
-/// The config that owns a page or Instagram account id.
-pub async fn config_of_account(db: &Db, account_id: &str) -> AppResult<Option<MetaConfig>> {
+/// The config that owns a Facebook page (`instagram` false) or an Instagram account id.
+pub async fn config_of_account(
+    db: &Db,
+    account_id: &str,
+    instagram: bool,
+) -> AppResult<Option<MetaConfig>> {
+    let column = if instagram {
+        "instagram_account_id"
+    } else {
+        "page_id"
+    };
     db.first(
-        &format!(
-            "SELECT {COLUMNS} FROM meta_configs WHERE page_id = ? OR instagram_account_id = ?"
-        ),
-        params![account_id, account_id],
+        &format!("SELECT {COLUMNS} FROM meta_configs WHERE {column} = ?"),
+        params![account_id],
     )
     .await
 }
@@ -57,13 +64,18 @@ pub async fn config_of_verify_token(db: &Db, token: &str) -> AppResult<Option<Me
     .await
 }
 
-/// Whether another tenant uses this page / account id or verify token.
+/// Whether another tenant uses one of these page / account ids (in either role) or the verify token.
 pub async fn taken_elsewhere(db: &Db, tenant: &str, c: &MetaConfig) -> AppResult<bool> {
     let r: Option<serde_json::Value> = db
         .first(
-            "SELECT 1 AS one FROM meta_configs WHERE tenant_id != ? AND (page_id = ? OR instagram_account_id = ?
-               OR verify_token = ?)",
-            params![tenant, c.page_id.clone(), c.instagram_account_id.clone(), c.verify_token.clone()],
+            "SELECT 1 AS one FROM meta_configs WHERE tenant_id != ?1 AND (page_id IN (?2, ?3)
+               OR instagram_account_id IN (?2, ?3) OR verify_token = ?4)",
+            params![
+                tenant,
+                c.page_id.clone(),
+                c.instagram_account_id.clone(),
+                c.verify_token.clone()
+            ],
         )
         .await?;
     Ok(r.is_some())
@@ -222,14 +234,15 @@ pub fn store_profile(
         db.stmt(
             "UPDATE customers SET first_name = coalesce(?, first_name), last_name = coalesce(?, last_name),
                name = coalesce(name, ?), profile_pic_url = coalesce(?, profile_pic_url), profile_status = 'fetched',
-               profile_fetched_at_ms = ?, updated_at = ? WHERE tenant_id = ? AND id = ?",
+               profile_fetched_at_ms = ?, updated_at = ? WHERE tenant_id = ? AND id = ? AND erased_at IS NULL",
             params![first, last, name, pic, now_ms, now, tenant, id],
         )?,
         db.stmt(
             "UPDATE tickets SET customer_name = (SELECT coalesce(c.name, nullif(trim(coalesce(c.first_name, '') || ' ' ||
                coalesce(c.last_name, '')), '')) FROM customers c WHERE c.id = ?)
-             WHERE tenant_id = ? AND customer_id = ? AND customer_name IS NULL",
-            params![id, tenant, id],
+             WHERE tenant_id = ? AND customer_id = ? AND customer_name IS NULL
+               AND EXISTS (SELECT 1 FROM customers c WHERE c.id = ? AND c.erased_at IS NULL)",
+            params![id, tenant, id, id],
         )?,
     ])
 }
@@ -247,8 +260,12 @@ pub fn profile_failed(
     )
 }
 
-/// Customers whose Meta profile is still to be read (`failed`, or `pending` for over a minute), with the tenant,
-/// at most `limit`: the sweep retries them.
+/// How long after a failed (or still pending) profile fetch the sweep tries again, in ms. Every attempt touches
+/// the row, so rows that keep failing rotate to the back instead of starving the others.
+pub const RETRY_AFTER_MS: i64 = 5 * 60 * 1000;
+
+/// Customers whose Meta profile is still to be read (`failed` or `pending`, untouched for [`RETRY_AFTER_MS`]),
+/// with the tenant, oldest first, at most `limit`: the sweep retries them.
 pub async fn profiles_to_retry(
     db: &Db,
     now_ms: i64,
@@ -262,11 +279,11 @@ pub async fn profiles_to_retry(
     let rows: Vec<R> = db
         .all(
             "SELECT c.tenant_id, c.id FROM customers c
-             WHERE (c.profile_status = 'failed' OR (c.profile_status = 'pending' AND c.updated_at < ?))
+             WHERE c.profile_status IN ('failed', 'pending') AND c.updated_at < ?
                AND c.erased_at IS NULL
                AND EXISTS (SELECT 1 FROM customer_identities i WHERE i.customer_id = c.id AND i.kind IN ('psid', 'igsid'))
              ORDER BY c.updated_at LIMIT ?",
-            params![crate::domain::time::rfc3339(crate::domain::time::from_millis(now_ms - 60_000)), limit as i64],
+            params![crate::domain::time::rfc3339(crate::domain::time::from_millis(now_ms - RETRY_AFTER_MS)), limit as i64],
         )
         .await?;
     Ok(rows.into_iter().map(|r| (r.tenant_id, r.id)).collect())

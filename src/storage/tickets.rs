@@ -209,6 +209,8 @@ pub struct Filter {
     pub assignee: Option<AssigneeFilter>,
     /// One tag.
     pub tag: Option<String>,
+    /// A customer id.
+    pub customer: Option<String>,
     /// FTS5 expressions, all of which must match somewhere in the ticket ([`crate::domain::search::fts_terms`]).
     pub fts: Vec<String>,
     /// The raw search text: an exact ticket number or customer e-mail also matches.
@@ -309,6 +311,10 @@ pub async fn list(db: &Db, tenant: &str, f: &Filter) -> AppResult<Vec<Ticket>> {
             sql.push_str(" AND t.assigned_to = ?");
             p.push(id.into());
         }
+    }
+    if let Some(c) = &f.customer {
+        sql.push_str(" AND t.customer_id = ?");
+        p.push(c.into());
     }
     if let Some(tag) = &f.tag {
         sql.push_str(" AND EXISTS (SELECT 1 FROM ticket_tags g WHERE g.ticket_id = t.ticket_id AND g.tag = ?)");

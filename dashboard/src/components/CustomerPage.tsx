@@ -407,7 +407,7 @@ function ErasePanel({ customer, onErased }: { customer: Customer; onErased: () =
   );
 }
 
-/** How many pages of 100 a channel listing is read for (see `customerTickets`). */
+/** How many pages of 100 tickets are read for a customer. */
 const MAX_PAGES = 5;
 
 async function allPages(q: TicketQuery): Promise<Ticket[]> {
@@ -422,42 +422,9 @@ async function allPages(q: TicketQuery): Promise<Ticket[]> {
   return out;
 }
 
-/**
- * The customer's tickets across channels.
- *
- * LIMITATION: the API has no "tickets of this customer" filter yet (and the dashboard adds none), so they are
- * gathered from what `GET /tickets` offers:
- * - each e-mail identity: `?q=<address>`, which matches a ticket's customer e-mail exactly (it also full-text
- *   matches tickets that merely mention the address: those are dropped by the check below);
- * - phone identities: `?channel=sms` and `?channel=voice`, kept when `customer_phone` is one of the numbers;
- * - Messenger / Instagram ids: `?channel=facebook` / `?channel=instagram`, kept when `customer_id` is this customer.
- * A ticket linked to a customer (`customer_id`) is only kept when it is this one; only unlinked (older) tickets are
- * matched by address or number. Channel listings are read for at most MAX_PAGES pages of 100, newest first, so an
- * old SMS/voice/DM ticket of a busy tenant can be missing; and only tickets the caller may see are returned (an
- * agent sees fewer). The page says so when fewer tickets are found than the customer's `ticket_count`.
- * An erased customer has no identities left, so none of its tickets can be found this way.
- */
+/** The customer's tickets on every channel (`GET /tickets?customer=`), at most MAX_PAGES pages of 100, newest first. */
 async function customerTickets(c: Customer): Promise<Ticket[]> {
-  const emails = new Set(c.identities.filter((i) => i.kind === 'email').map((i) => i.value.toLowerCase()));
-  const phones = new Set(c.identities.filter((i) => i.kind === 'phone').map((i) => i.value));
-  const kinds = new Set(c.identities.map((i) => i.kind));
-  const ours = (t: Ticket, unlinked: (t: Ticket) => boolean) => (t.customer_id ? t.customer_id === c.id : unlinked(t));
-
-  const lookups: Promise<Ticket[]>[] = [];
-  for (const email of emails) {
-    lookups.push(allPages({ q: email }).then((ts) => ts.filter((t) => ours(t, (x) => x.customer_email?.toLowerCase() === email))));
-  }
-  if (phones.size) {
-    for (const channel of ['sms', 'voice']) {
-      lookups.push(allPages({ channel }).then((ts) => ts.filter((t) => ours(t, (x) => !!x.customer_phone && phones.has(x.customer_phone)))));
-    }
-  }
-  if (kinds.has('psid')) lookups.push(allPages({ channel: 'facebook' }).then((ts) => ts.filter((t) => t.customer_id === c.id)));
-  if (kinds.has('igsid')) lookups.push(allPages({ channel: 'instagram' }).then((ts) => ts.filter((t) => t.customer_id === c.id)));
-
-  const byId = new Map<string, Ticket>();
-  for (const list of await Promise.all(lookups)) for (const t of list) byId.set(t.ticket_id, t);
-  return [...byId.values()].sort((a, b) => b.created_at.localeCompare(a.created_at));
+  return allPages({ customer: c.id });
 }
 
 function CustomerTickets({ customer, version }: { customer: Customer; version: number }) {
