@@ -75,6 +75,9 @@ pub struct Config {
     pub meta_graph_api_base: String,
     /// `META_GRAPH_API_VERSION`, default `v21.0`.
     pub meta_graph_api_version: String,
+    /// `CRM_TIMEOUT_MS` (100–60 000, default 8 000): the time a unified CRM request may spend on the vendor, retries
+    /// included; then 504.
+    pub crm_timeout_ms: u64,
 }
 
 /// A missing or invalid variable, by name.
@@ -205,6 +208,7 @@ impl Config {
             admin,
             support_name: get("SUPPORT_NAME").unwrap_or_else(|| "Customer Support".into()),
             http_timeout_ms: number("HTTP_TIMEOUT_MS", 20_000, 120_000, 100)? as u64,
+            crm_timeout_ms: number("CRM_TIMEOUT_MS", 8_000, 60_000, 100)? as u64,
             poll_max_messages: number("POLL_MAX_MESSAGES", 50, 500, 1)?,
             poll_max_drafts: number("POLL_MAX_DRAFTS", 8, 50, 0)?,
             twilio_api_base: url("TWILIO_API_BASE", "https://api.twilio.com")?,

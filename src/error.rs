@@ -41,6 +41,19 @@ pub enum AppError {
         /// Seconds until a retry may succeed.
         retry_after_secs: u32,
     },
+    /// A CRM vendor's failure with its own status and code: 502 `crm_auth_failed` (credentials refused),
+    /// 503 `crm_rate_limited` (with `Retry-After`), 504 `crm_timeout`, 502 `crm_error`.
+    #[error("{message}")]
+    Vendor {
+        /// HTTP status.
+        status: u16,
+        /// Stable error code.
+        code: &'static str,
+        /// Safe message (never the vendor's body or a secret).
+        message: String,
+        /// Seconds for `Retry-After`.
+        retry_after_secs: Option<u32>,
+    },
     /// 500 `config_error`: a missing or invalid var or secret, named in the message.
     #[error("configuration: {0}")]
     Config(#[from] ConfigError),
@@ -64,6 +77,10 @@ impl AppError {
             AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             AppError::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
             AppError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            AppError::Vendor { status, code, .. } => (
+                StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY),
+                code,
+            ),
             AppError::Config(_) => (StatusCode::INTERNAL_SERVER_ERROR, "config_error"),
             AppError::Upstream(_) => (StatusCode::BAD_GATEWAY, "upstream_error"),
             AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
@@ -112,12 +129,18 @@ impl IntoResponse for AppError {
             Json(serde_json::json!({"error": {"code": code, "message": message}})),
         )
             .into_response();
-        if let AppError::RateLimited {
-            retry_after_secs, ..
-        } = self
-        {
+        let retry = match self {
+            AppError::RateLimited {
+                retry_after_secs, ..
+            } => Some(retry_after_secs),
+            AppError::Vendor {
+                retry_after_secs, ..
+            } => retry_after_secs,
+            _ => None,
+        };
+        if let Some(secs) = retry {
             res.headers_mut()
-                .insert(axum::http::header::RETRY_AFTER, retry_after_secs.into());
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
         }
         res
     }

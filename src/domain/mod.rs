@@ -13,6 +13,7 @@
 //! - [`live`]: the live-update protocol (ticket changes, presence).
 //! - [`search`]: search box input → FTS5 query.
 //! - [`stats`]: percentiles and day ranges for the reports.
+//! - [`crm`]: the unified CRM customer/ticket vocabulary and each vendor's status/priority mapping.
 //! - [`cs`]: phone/SMS customer service: config, keywords, lead capture, Zapier callback signatures.
 //! - [`customers`]: customer identities (e-mail, phone, PSID, IGSID) and registry input.
 //! - [`meta`]: Messenger/Instagram webhook payloads, their signature, the 24-hour window.
@@ -22,6 +23,7 @@
 
 pub mod access;
 pub mod auth;
+pub mod crm;
 pub mod cs;
 pub mod customers;
 pub mod draft;

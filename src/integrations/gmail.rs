@@ -279,6 +279,7 @@ impl<'a> Gmail<'a> {
                     Some(p) => check(HttpResponse {
                         status: p.status,
                         content_type: None,
+                        retry_after: None,
                         body: p.body.clone(),
                     })
                     .and_then(|r| decode_raw(&r)),
@@ -524,6 +525,7 @@ HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{\"id\":
         let m = decode_raw(&HttpResponse {
             status: 200,
             content_type: None,
+            retry_after: None,
             body: parts[1].body.clone(),
         })
         .unwrap();

@@ -37,6 +37,8 @@ pub struct HttpResponse {
     pub status: u16,
     /// The `Content-Type` header, if any.
     pub content_type: Option<String>,
+    /// `Retry-After` in seconds, when the response has it in that form.
+    pub retry_after: Option<u64>,
     /// The whole body.
     pub body: Vec<u8>,
 }
@@ -114,10 +116,17 @@ impl Http {
             let mut resp = Fetch::Request(req).send_with_signal(&signal).await?;
             let status = resp.status_code();
             let content_type = resp.headers().get("content-type").ok().flatten();
+            let retry_after = resp
+                .headers()
+                .get("retry-after")
+                .ok()
+                .flatten()
+                .and_then(|v| v.trim().parse::<u64>().ok());
             let body = resp.bytes().await?;
             Ok::<_, worker::Error>(HttpResponse {
                 status,
                 content_type,
+                retry_after,
                 body,
             })
         };

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod auth;
 pub mod canned;
+pub mod crm;
 pub mod customer_service;
 pub mod customers;
 pub mod extract;
@@ -68,6 +69,7 @@ pub fn router(env: worker::Env) -> Router {
         .merge(customer_service::router())
         .merge(customers::router())
         .merge(meta::router())
+        .merge(crm::router())
         .merge(admin::router())
         .fallback(|| async { AppError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async {

@@ -4,6 +4,7 @@
 //! D1 client API: <https://developers.cloudflare.com/d1/worker-api/>.
 
 pub mod canned;
+pub mod crm;
 pub mod cs;
 pub mod customers;
 pub mod drafts;

@@ -1,0 +1,234 @@
+//! The unified CRM vocabulary of the old connectors service: customers and tickets, and the documented mapping of
+//! each vendor's statuses and priorities onto it.
+//!
+//! | unified | Zendesk status | HubSpot pipeline stage (default pipeline) |
+//! |---|---|---|
+//! | new | new | 1 (New) |
+//! | open | open | 3 (Waiting on us) |
+//! | pending | pending, hold | 2 (Waiting on contact) |
+//! | solved | solved | 4 (Closed) when read back as solved is not distinguishable: see `closed` |
+//! | closed | closed | 4 (Closed) |
+//!
+//! Priorities: Zendesk low/normal/high/urgent ↔ low/medium/high/urgent; HubSpot LOW/MEDIUM/HIGH/URGENT ↔ the same.
+
+use serde::{Deserialize, Serialize};
+
+/// A CRM vendor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CrmType {
+    /// Salesforce (REST API, OAuth 2.0 refresh token).
+    Salesforce,
+    /// Zendesk Support (`{email}/token:{api_token}`).
+    Zendesk,
+    /// HubSpot CRM (private app token).
+    Hubspot,
+    /// Freshdesk (API key).
+    Freshdesk,
+    /// LiveChat (Agent Chat API, handoffs).
+    Livechat,
+}
+
+impl CrmType {
+    /// Wire form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CrmType::Salesforce => "salesforce",
+            CrmType::Zendesk => "zendesk",
+            CrmType::Hubspot => "hubspot",
+            CrmType::Freshdesk => "freshdesk",
+            CrmType::Livechat => "livechat",
+        }
+    }
+
+    /// Parses the wire form.
+    pub fn parse(s: &str) -> Option<CrmType> {
+        Some(match s.trim().to_ascii_lowercase().as_str() {
+            "salesforce" => CrmType::Salesforce,
+            "zendesk" => CrmType::Zendesk,
+            "hubspot" => CrmType::Hubspot,
+            "freshdesk" => CrmType::Freshdesk,
+            "livechat" => CrmType::Livechat,
+            _ => return None,
+        })
+    }
+}
+
+/// A unified customer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Customer {
+    /// The vendor's id.
+    pub id: String,
+    /// Display name.
+    pub name: Option<String>,
+    /// E-mail.
+    pub email: Option<String>,
+    /// Phone.
+    pub phone: Option<String>,
+    /// Tier / segment (Zendesk: the `tier` user field or organisation; HubSpot: lifecycle stage).
+    pub tier: Option<String>,
+    /// Vendor-specific extras.
+    pub metadata: serde_json::Value,
+}
+
+/// Unified ticket statuses.
+pub const STATUSES: &[&str] = &["new", "open", "pending", "solved", "closed"];
+/// Unified ticket priorities.
+pub const PRIORITIES: &[&str] = &["low", "medium", "high", "urgent"];
+
+/// A unified ticket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ticket {
+    /// The vendor's id.
+    pub id: String,
+    /// Subject.
+    pub subject: Option<String>,
+    /// Description / first comment.
+    pub description: Option<String>,
+    /// One of [`STATUSES`].
+    pub status: String,
+    /// One of [`PRIORITIES`].
+    pub priority: String,
+    /// The vendor's customer id.
+    pub customer_id: Option<String>,
+    /// RFC 3339.
+    pub created_at: Option<String>,
+    /// RFC 3339.
+    pub updated_at: Option<String>,
+    /// Vendor-specific extras.
+    pub metadata: serde_json::Value,
+}
+
+/// Zendesk status → unified.
+pub fn zendesk_status(s: &str) -> &'static str {
+    match s {
+        "new" => "new",
+        "open" => "open",
+        "pending" | "hold" => "pending",
+        "solved" => "solved",
+        "closed" => "closed",
+        _ => "open",
+    }
+}
+
+/// Unified status → Zendesk (a ticket cannot be set `closed` through the API: `solved`).
+pub fn to_zendesk_status(s: &str) -> Option<&'static str> {
+    Some(match s {
+        "new" => "new",
+        "open" => "open",
+        "pending" => "pending",
+        "solved" | "closed" => "solved",
+        _ => return None,
+    })
+}
+
+/// Zendesk priority → unified (`normal` is medium; none is medium).
+pub fn zendesk_priority(p: Option<&str>) -> &'static str {
+    match p {
+        Some("low") => "low",
+        Some("high") => "high",
+        Some("urgent") => "urgent",
+        _ => "medium",
+    }
+}
+
+/// Unified priority → Zendesk.
+pub fn to_zendesk_priority(p: &str) -> Option<&'static str> {
+    Some(match p {
+        "low" => "low",
+        "medium" => "normal",
+        "high" => "high",
+        "urgent" => "urgent",
+        _ => return None,
+    })
+}
+
+/// HubSpot default-pipeline stage → unified.
+pub fn hubspot_status(stage: &str) -> &'static str {
+    match stage {
+        "1" => "new",
+        "2" => "pending",
+        "3" => "open",
+        "4" => "closed",
+        _ => "open",
+    }
+}
+
+/// Unified status → HubSpot default-pipeline stage.
+pub fn to_hubspot_stage(s: &str) -> Option<&'static str> {
+    Some(match s {
+        "new" => "1",
+        "pending" => "2",
+        "open" => "3",
+        "solved" | "closed" => "4",
+        _ => return None,
+    })
+}
+
+/// HubSpot priority → unified.
+pub fn hubspot_priority(p: Option<&str>) -> &'static str {
+    match p {
+        Some("LOW") => "low",
+        Some("HIGH") => "high",
+        Some("URGENT") => "urgent",
+        _ => "medium",
+    }
+}
+
+/// Unified priority → HubSpot.
+pub fn to_hubspot_priority(p: &str) -> Option<&'static str> {
+    Some(match p {
+        "low" => "LOW",
+        "medium" => "MEDIUM",
+        "high" => "HIGH",
+        "urgent" => "URGENT",
+        _ => return None,
+    })
+}
+
+/// How long to wait before retry `attempt` (1-based) of a rate-limited or failed call, in ms: the vendor's
+/// `Retry-After` when given, else 250 ms · 2^(attempt−1) with up to 50 % random jitter (`jitter` in 0..1).
+pub fn retry_delay_ms(attempt: u32, retry_after_secs: Option<u64>, jitter: f64) -> u64 {
+    if let Some(s) = retry_after_secs {
+        return s.saturating_mul(1000);
+    }
+    let base = 250u64.saturating_mul(1 << attempt.saturating_sub(1).min(6));
+    base + (base as f64 * 0.5 * jitter.clamp(0.0, 1.0)) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_tables_round_trip() {
+        for s in STATUSES {
+            let z = to_zendesk_status(s).unwrap();
+            let back = zendesk_status(z);
+            assert!(back == *s || (*s == "closed" && back == "solved"), "{s}");
+            let h = to_hubspot_stage(s).unwrap();
+            let back = hubspot_status(h);
+            assert!(back == *s || (*s == "solved" && back == "closed"), "{s}");
+        }
+        assert_eq!(zendesk_status("hold"), "pending");
+        assert_eq!(to_zendesk_status("bogus"), None);
+    }
+
+    #[test]
+    fn priority_tables() {
+        for p in PRIORITIES {
+            assert_eq!(zendesk_priority(to_zendesk_priority(p)), *p);
+            assert_eq!(hubspot_priority(to_hubspot_priority(p)), *p);
+        }
+        assert_eq!(zendesk_priority(None), "medium");
+    }
+
+    #[test]
+    fn retry_delays() {
+        assert_eq!(retry_delay_ms(1, Some(3), 0.9), 3000);
+        assert_eq!(retry_delay_ms(1, None, 0.0), 250);
+        assert_eq!(retry_delay_ms(3, None, 0.0), 1000);
+        assert_eq!(retry_delay_ms(3, None, 1.0), 1500);
+        assert_eq!(CrmType::parse(" HubSpot "), Some(CrmType::Hubspot));
+    }
+}

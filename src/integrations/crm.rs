@@ -1,0 +1,483 @@
+//! CRM vendors behind the unified API (implemented: Zendesk Support and HubSpot CRM):
+//! - Zendesk (<https://developer.zendesk.com/api-reference/ticketing/introduction/>): Basic auth
+//!   `{email}/token:{api_token}`; `GET /api/v2/users/{id}.json`, `GET /api/v2/users/search.json?query=email:…|phone:…`,
+//!   `GET|PUT /api/v2/tickets/{id}.json`, `POST /api/v2/tickets.json`; errors `{"error","description"}`.
+//! - HubSpot (<https://developers.hubspot.com/docs/api/crm/contacts>, `/tickets`): Bearer private-app token;
+//!   `GET /crm/v3/objects/contacts/{id}`, `POST /crm/v3/objects/contacts/search`, `GET|PATCH
+//!   /crm/v3/objects/tickets/{id}`, `POST /crm/v3/objects/tickets`; errors `{"status","message","category"}`.
+//!
+//! Every call gets the request's remaining time budget (default 8 s, aborted after it: 504) and is retried with
+//! exponential backoff and jitter on 429 and 5xx, honouring `Retry-After`, while the budget lasts. Vendor bodies and
+//! secrets never reach the client: errors say what kind of failure it was and which connection.
+
+use super::http::{Http, HttpResponse, UpstreamError};
+use crate::domain::crm::{self, Customer, Ticket};
+use crate::error::AppError;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use worker::Method;
+
+/// A connection ready to call.
+pub struct Conn<'a> {
+    /// Outbound HTTP.
+    pub http: &'a Http,
+    /// Vendor.
+    pub kind: crm::CrmType,
+    /// Connection name (in error messages).
+    pub name: &'a str,
+    /// API base URL, no trailing slash.
+    pub base: &'a str,
+    /// `Authorization` header value.
+    pub auth: String,
+    /// Unix ms after which no new attempt starts.
+    pub deadline_ms: i64,
+}
+
+/// How a customer is looked up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// By the vendor's id.
+    Id(String),
+    /// By e-mail.
+    Email(String),
+    /// By phone.
+    Phone(String),
+}
+
+/// The `Authorization` header of a Zendesk API token.
+pub fn zendesk_auth(email: &str, token: &str) -> String {
+    format!(
+        "Basic {}",
+        STANDARD.encode(format!("{email}/token:{token}"))
+    )
+}
+
+impl Conn<'_> {
+    fn fail(&self, status: u16, code: &'static str, what: &str, retry: Option<u32>) -> AppError {
+        AppError::Vendor {
+            status,
+            code,
+            message: format!("{} connection {:?}: {what}", self.kind.as_str(), self.name),
+            retry_after_secs: retry,
+        }
+    }
+
+    /// Sends with retries; maps failures. `Ok(None)` for 404.
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<Option<HttpResponse>, AppError> {
+        let url = format!("{}{path}", self.base);
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let now = crate::platform::now_ms();
+            let left = self.deadline_ms - now;
+            if left <= 0 {
+                return Err(self.fail(504, "crm_timeout", "no answer in time", None));
+            }
+            let http = Http::with_timeout(left as u64);
+            let headers: Vec<(&str, &str)> = vec![
+                ("authorization", self.auth.as_str()),
+                ("content-type", "application/json"),
+                ("accept", "application/json"),
+            ];
+            let result = http
+                .send(
+                    "crm",
+                    method.clone(),
+                    &url,
+                    &headers,
+                    body.as_ref().map(|b| b.to_string().into_bytes()),
+                )
+                .await;
+            self.http.subrequests.set(self.http.subrequests.get() + 1);
+            let retry_after = match &result {
+                Ok(r) if r.status == 429 || r.status >= 500 => r.retry_after,
+                Err(UpstreamError { status: None, .. })
+                    if crate::platform::now_ms() >= self.deadline_ms =>
+                {
+                    return Err(self.fail(504, "crm_timeout", "no answer in time", None));
+                }
+                Err(UpstreamError { status: None, .. }) => None,
+                Ok(r) => {
+                    return match r.status {
+                        200..=299 => Ok(Some(r.clone())),
+                        404 => Ok(None),
+                        401 | 403 => Err(self.fail(
+                            502,
+                            "crm_auth_failed",
+                            "the vendor refused the credentials",
+                            None,
+                        )),
+                        400 | 409 | 422 => Err(self.fail(
+                            422,
+                            "crm_invalid",
+                            "the vendor refused the request as invalid",
+                            None,
+                        )),
+                        s => {
+                            Err(self.fail(502, "crm_error", &format!("unexpected HTTP {s}"), None))
+                        }
+                    };
+                }
+                Err(_) => None,
+            };
+            let delay = crm::retry_delay_ms(attempt, retry_after, js_sys::Math::random());
+            let rate_limited = matches!(&result, Ok(r) if r.status == 429);
+            if attempt >= 4 || crate::platform::now_ms() + delay as i64 >= self.deadline_ms {
+                return Err(if rate_limited {
+                    self.fail(
+                        503,
+                        "crm_rate_limited",
+                        "the vendor's rate limit was reached",
+                        Some(retry_after.unwrap_or(1).max(1) as u32),
+                    )
+                } else if result.is_err() {
+                    self.fail(504, "crm_timeout", "no answer in time", None)
+                } else {
+                    self.fail(502, "crm_error", "the vendor kept failing", None)
+                });
+            }
+            worker::Delay::from(std::time::Duration::from_millis(delay)).await;
+        }
+    }
+
+    fn json(&self, r: &HttpResponse) -> Result<serde_json::Value, AppError> {
+        serde_json::from_slice(&r.body)
+            .map_err(|_| self.fail(502, "crm_error", "the vendor's answer was not JSON", None))
+    }
+
+    /// A customer, or `None`.
+    pub async fn customer(&self, by: &Lookup) -> Result<Option<Customer>, AppError> {
+        match self.kind {
+            crm::CrmType::Zendesk => {
+                let user = match by {
+                    Lookup::Id(id) => match self
+                        .call(
+                            Method::Get,
+                            &format!("/api/v2/users/{}.json", enc(id)),
+                            None,
+                        )
+                        .await?
+                    {
+                        Some(r) => self.json(&r)?.get("user").cloned(),
+                        None => None,
+                    },
+                    Lookup::Email(v) | Lookup::Phone(v) => {
+                        let field = if matches!(by, Lookup::Email(_)) {
+                            "email"
+                        } else {
+                            "phone"
+                        };
+                        let q = serde_urlencoded::to_string([("query", format!("{field}:{v}"))])
+                            .unwrap_or_default();
+                        match self
+                            .call(Method::Get, &format!("/api/v2/users/search.json?{q}"), None)
+                            .await?
+                        {
+                            Some(r) => self.json(&r)?.get("users").and_then(|u| u.get(0)).cloned(),
+                            None => None,
+                        }
+                    }
+                };
+                Ok(user.map(|u| zendesk_customer(&u)))
+            }
+            crm::CrmType::Hubspot => {
+                const PROPS: &str = "email,firstname,lastname,phone,lifecyclestage,hs_lead_status";
+                let contact = match by {
+                    Lookup::Id(id) => match self
+                        .call(
+                            Method::Get,
+                            &format!("/crm/v3/objects/contacts/{}?properties={PROPS}", enc(id)),
+                            None,
+                        )
+                        .await?
+                    {
+                        Some(r) => Some(self.json(&r)?),
+                        None => None,
+                    },
+                    Lookup::Email(v) | Lookup::Phone(v) => {
+                        let field = if matches!(by, Lookup::Email(_)) {
+                            "email"
+                        } else {
+                            "phone"
+                        };
+                        let body = serde_json::json!({
+                            "filterGroups": [{"filters": [{"propertyName": field, "operator": "EQ", "value": v}]}],
+                            "properties": PROPS.split(',').collect::<Vec<_>>(), "limit": 1,
+                        });
+                        match self
+                            .call(Method::Post, "/crm/v3/objects/contacts/search", Some(body))
+                            .await?
+                        {
+                            Some(r) => self
+                                .json(&r)?
+                                .get("results")
+                                .and_then(|u| u.get(0))
+                                .cloned(),
+                            None => None,
+                        }
+                    }
+                };
+                Ok(contact.map(|c| hubspot_customer(&c)))
+            }
+            other => Err(self.fail(
+                501,
+                "crm_not_supported",
+                &format!("{} is not supported yet", other.as_str()),
+                None,
+            )),
+        }
+    }
+
+    /// A ticket, or `None`.
+    pub async fn ticket(&self, id: &str) -> Result<Option<Ticket>, AppError> {
+        match self.kind {
+            crm::CrmType::Zendesk => Ok(match self.call(Method::Get, &format!("/api/v2/tickets/{}.json", enc(id)), None).await? {
+                Some(r) => self.json(&r)?.get("ticket").map(zendesk_ticket),
+                None => None,
+            }),
+            crm::CrmType::Hubspot => Ok(
+                match self
+                    .call(
+                        Method::Get,
+                        &format!("/crm/v3/objects/tickets/{}?properties=subject,content,hs_pipeline_stage,hs_ticket_priority,createdate,hs_lastmodifieddate", enc(id)),
+                        None,
+                    )
+                    .await?
+                {
+                    Some(r) => Some(hubspot_ticket(&self.json(&r)?)),
+                    None => None,
+                },
+            ),
+            other => Err(self.fail(501, "crm_not_supported", &format!("{} is not supported yet", other.as_str()), None)),
+        }
+    }
+
+    /// Creates a ticket from unified fields.
+    pub async fn create_ticket(&self, t: &TicketInput) -> Result<Ticket, AppError> {
+        let created = match self.kind {
+            crm::CrmType::Zendesk => {
+                let mut ticket = serde_json::json!({"subject": t.subject, "comment": {"body": t.description.clone().unwrap_or_default()}});
+                if let Some(p) = t.priority.as_deref().and_then(crm::to_zendesk_priority) {
+                    ticket["priority"] = p.into();
+                }
+                if let Some(c) = &t.customer_id {
+                    ticket["requester_id"] = c
+                        .parse::<i64>()
+                        .map(serde_json::Value::from)
+                        .unwrap_or_else(|_| c.clone().into());
+                }
+                self.call(
+                    Method::Post,
+                    "/api/v2/tickets.json",
+                    Some(serde_json::json!({"ticket": ticket})),
+                )
+                .await?
+                .and_then(|r| self.json(&r).ok())
+                .and_then(|v| v.get("ticket").map(zendesk_ticket))
+            }
+            crm::CrmType::Hubspot => {
+                let mut props = serde_json::json!({"subject": t.subject, "content": t.description, "hs_pipeline": "0", "hs_pipeline_stage": "1"});
+                if let Some(p) = t.priority.as_deref().and_then(crm::to_hubspot_priority) {
+                    props["hs_ticket_priority"] = p.into();
+                }
+                self.call(
+                    Method::Post,
+                    "/crm/v3/objects/tickets",
+                    Some(serde_json::json!({"properties": props})),
+                )
+                .await?
+                .and_then(|r| self.json(&r).ok())
+                .map(|v| hubspot_ticket(&v))
+            }
+            other => {
+                return Err(self.fail(
+                    501,
+                    "crm_not_supported",
+                    &format!("{} is not supported yet", other.as_str()),
+                    None,
+                ))
+            }
+        };
+        created.ok_or_else(|| {
+            self.fail(
+                502,
+                "crm_error",
+                "the vendor did not return the ticket",
+                None,
+            )
+        })
+    }
+
+    /// Updates a ticket's status, priority or subject; `None` when it does not exist.
+    pub async fn update_ticket(
+        &self,
+        id: &str,
+        t: &TicketPatch,
+    ) -> Result<Option<Ticket>, AppError> {
+        match self.kind {
+            crm::CrmType::Zendesk => {
+                let mut ticket = serde_json::json!({});
+                if let Some(s) = t.status.as_deref().and_then(crm::to_zendesk_status) {
+                    ticket["status"] = s.into();
+                }
+                if let Some(p) = t.priority.as_deref().and_then(crm::to_zendesk_priority) {
+                    ticket["priority"] = p.into();
+                }
+                if let Some(s) = &t.subject {
+                    ticket["subject"] = s.clone().into();
+                }
+                Ok(self
+                    .call(
+                        Method::Put,
+                        &format!("/api/v2/tickets/{}.json", enc(id)),
+                        Some(serde_json::json!({"ticket": ticket})),
+                    )
+                    .await?
+                    .and_then(|r| self.json(&r).ok())
+                    .and_then(|v| v.get("ticket").map(zendesk_ticket)))
+            }
+            crm::CrmType::Hubspot => {
+                let mut props = serde_json::json!({});
+                if let Some(s) = t.status.as_deref().and_then(crm::to_hubspot_stage) {
+                    props["hs_pipeline_stage"] = s.into();
+                }
+                if let Some(p) = t.priority.as_deref().and_then(crm::to_hubspot_priority) {
+                    props["hs_ticket_priority"] = p.into();
+                }
+                if let Some(s) = &t.subject {
+                    props["subject"] = s.clone().into();
+                }
+                Ok(self
+                    .call(
+                        Method::Patch,
+                        &format!("/crm/v3/objects/tickets/{}", enc(id)),
+                        Some(serde_json::json!({"properties": props})),
+                    )
+                    .await?
+                    .and_then(|r| self.json(&r).ok())
+                    .map(|v| hubspot_ticket(&v)))
+            }
+            other => Err(self.fail(
+                501,
+                "crm_not_supported",
+                &format!("{} is not supported yet", other.as_str()),
+                None,
+            )),
+        }
+    }
+}
+
+fn enc(id: &str) -> String {
+    id.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect()
+}
+
+fn s(v: &serde_json::Value, k: &str) -> Option<String> {
+    match v.get(k) {
+        Some(serde_json::Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn zendesk_customer(u: &serde_json::Value) -> Customer {
+    let tier = u
+        .get("user_fields")
+        .and_then(|f| f.get("tier"))
+        .and_then(|t| t.as_str())
+        .map(String::from)
+        .or_else(|| s(u, "organization_id").map(|o| format!("organization {o}")));
+    Customer {
+        id: s(u, "id").unwrap_or_default(),
+        name: s(u, "name"),
+        email: s(u, "email"),
+        phone: s(u, "phone"),
+        tier,
+        metadata: serde_json::json!({"role": u.get("role"), "tags": u.get("tags"), "organization_id": u.get("organization_id")}),
+    }
+}
+
+fn zendesk_ticket(t: &serde_json::Value) -> Ticket {
+    Ticket {
+        id: s(t, "id").unwrap_or_default(),
+        subject: s(t, "subject"),
+        description: s(t, "description"),
+        status: crm::zendesk_status(t.get("status").and_then(|v| v.as_str()).unwrap_or("open"))
+            .into(),
+        priority: crm::zendesk_priority(t.get("priority").and_then(|v| v.as_str())).into(),
+        customer_id: s(t, "requester_id"),
+        created_at: s(t, "created_at"),
+        updated_at: s(t, "updated_at"),
+        metadata: serde_json::json!({"tags": t.get("tags"), "vendor_status": t.get("status")}),
+    }
+}
+
+fn hubspot_customer(c: &serde_json::Value) -> Customer {
+    let p = c.get("properties").cloned().unwrap_or_default();
+    let name = [s(&p, "firstname"), s(&p, "lastname")]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    Customer {
+        id: s(c, "id").unwrap_or_default(),
+        name: (!name.is_empty()).then_some(name),
+        email: s(&p, "email"),
+        phone: s(&p, "phone"),
+        tier: s(&p, "lifecyclestage"),
+        metadata: serde_json::json!({"hs_lead_status": p.get("hs_lead_status")}),
+    }
+}
+
+fn hubspot_ticket(t: &serde_json::Value) -> Ticket {
+    let p = t.get("properties").cloned().unwrap_or_default();
+    Ticket {
+        id: s(t, "id").unwrap_or_default(),
+        subject: s(&p, "subject"),
+        description: s(&p, "content"),
+        status: crm::hubspot_status(
+            p.get("hs_pipeline_stage")
+                .and_then(|v| v.as_str())
+                .unwrap_or("3"),
+        )
+        .into(),
+        priority: crm::hubspot_priority(p.get("hs_ticket_priority").and_then(|v| v.as_str()))
+            .into(),
+        customer_id: None,
+        created_at: s(&p, "createdate").or_else(|| s(t, "createdAt")),
+        updated_at: s(&p, "hs_lastmodifieddate").or_else(|| s(t, "updatedAt")),
+        metadata: serde_json::json!({"vendor_stage": p.get("hs_pipeline_stage")}),
+    }
+}
+
+/// Fields of a new ticket.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TicketInput {
+    /// Subject.
+    pub subject: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Unified priority.
+    pub priority: Option<String>,
+    /// The vendor's customer id.
+    pub customer_id: Option<String>,
+}
+
+/// Fields of a ticket update.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TicketPatch {
+    /// Unified status.
+    pub status: Option<String>,
+    /// Unified priority.
+    pub priority: Option<String>,
+    /// Subject.
+    pub subject: Option<String>,
+}

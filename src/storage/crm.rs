@@ -1,0 +1,153 @@
+//! CRM connections and the response cache.
+
+use super::Db;
+use crate::error::AppResult;
+use crate::params;
+use serde::{Deserialize, Serialize};
+
+/// A connection row (the secrets stay sealed).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Connection {
+    /// Id.
+    pub id: String,
+    /// `salesforce|zendesk|hubspot|freshdesk|livechat`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Display name.
+    pub name: String,
+    /// API base URL.
+    pub base_url: String,
+    /// Non-secret settings (JSON object).
+    #[serde(deserialize_with = "json_object")]
+    pub settings: serde_json::Value,
+    /// Sealed secrets.
+    #[serde(skip_serializing)]
+    pub secrets_enc: Option<String>,
+    /// The primary CRM (enrichment).
+    #[serde(deserialize_with = "int_bool")]
+    pub is_primary: bool,
+    /// Cache TTL in seconds.
+    pub cache_ttl_seconds: i64,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+}
+
+fn int_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Ok(i64::deserialize(d)? != 0)
+}
+
+fn json_object<'de, D: serde::Deserializer<'de>>(d: D) -> Result<serde_json::Value, D::Error> {
+    let t = String::deserialize(d)?;
+    Ok(serde_json::from_str(&t).unwrap_or_else(|_| serde_json::json!({})))
+}
+
+const COLUMNS: &str =
+    "id, type, name, base_url, settings, secrets_enc, is_primary, cache_ttl_seconds, created_at, updated_at";
+
+/// The tenant's connections.
+pub async fn list(db: &Db, tenant: &str) -> AppResult<Vec<Connection>> {
+    db.all(
+        &format!("SELECT {COLUMNS} FROM crm_connections WHERE tenant_id = ? ORDER BY created_at"),
+        params![tenant],
+    )
+    .await
+}
+
+/// One connection of the tenant.
+pub async fn get(db: &Db, tenant: &str, id: &str) -> AppResult<Option<Connection>> {
+    db.first(
+        &format!("SELECT {COLUMNS} FROM crm_connections WHERE tenant_id = ? AND id = ?"),
+        params![tenant, id],
+    )
+    .await
+}
+
+/// The tenant's connection of a type (the primary one first).
+pub async fn of_type(db: &Db, tenant: &str, kind: &str) -> AppResult<Option<Connection>> {
+    db.first(
+        &format!(
+            "SELECT {COLUMNS} FROM crm_connections WHERE tenant_id = ? AND type = ?
+             ORDER BY is_primary DESC, created_at LIMIT 1"
+        ),
+        params![tenant, kind],
+    )
+    .await
+}
+
+/// Saves a connection (insert or replace by id), clearing other primaries when this one is primary.
+pub async fn save(db: &Db, tenant: &str, c: &Connection) -> AppResult<()> {
+    let mut stmts = Vec::new();
+    if c.is_primary {
+        stmts.push(db.stmt(
+            "UPDATE crm_connections SET is_primary = 0 WHERE tenant_id = ? AND id != ?",
+            params![tenant, &c.id],
+        )?);
+    }
+    stmts.push(db.stmt(
+        "INSERT INTO crm_connections (id, tenant_id, type, name, base_url, settings, secrets_enc, is_primary,
+           cache_ttl_seconds, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, base_url = excluded.base_url, settings = excluded.settings,
+           secrets_enc = excluded.secrets_enc, is_primary = excluded.is_primary,
+           cache_ttl_seconds = excluded.cache_ttl_seconds, updated_at = excluded.updated_at
+         WHERE crm_connections.tenant_id = excluded.tenant_id",
+        params![&c.id, tenant, &c.kind, &c.name, &c.base_url, c.settings.to_string(), c.secrets_enc.clone(),
+            c.is_primary, c.cache_ttl_seconds, &c.created_at, &c.updated_at],
+    )?);
+    // The cache of a changed connection may describe another account.
+    stmts.push(db.stmt(
+        "DELETE FROM crm_cache WHERE connection_id = ?",
+        params![&c.id],
+    )?);
+    db.batch(stmts).await
+}
+
+/// Deletes a connection of the tenant; whether it existed.
+pub async fn delete(db: &Db, tenant: &str, id: &str) -> AppResult<bool> {
+    db.batch(vec![db.stmt("DELETE FROM crm_cache WHERE connection_id = ? AND connection_id IN (SELECT id FROM crm_connections WHERE tenant_id = ?)", params![id, tenant])?])
+        .await?;
+    Ok(db
+        .run(
+            "DELETE FROM crm_connections WHERE tenant_id = ? AND id = ?",
+            params![tenant, id],
+        )
+        .await?
+        > 0)
+}
+
+/// A cached value still valid at `now_ms`.
+pub async fn cached(
+    db: &Db,
+    connection: &str,
+    key: &str,
+    now_ms: i64,
+) -> AppResult<Option<serde_json::Value>> {
+    #[derive(Deserialize)]
+    struct R {
+        value: String,
+    }
+    let r: Option<R> = db
+        .first(
+            "SELECT value FROM crm_cache WHERE connection_id = ? AND key = ? AND expires_at_ms > ?",
+            params![connection, key, now_ms],
+        )
+        .await?;
+    Ok(r.and_then(|r| serde_json::from_str(&r.value).ok()))
+}
+
+/// Caches a value until `expires_at_ms`.
+pub async fn cache(
+    db: &Db,
+    connection: &str,
+    key: &str,
+    value: &serde_json::Value,
+    expires_at_ms: i64,
+) -> AppResult<()> {
+    db.run(
+        "INSERT OR REPLACE INTO crm_cache (connection_id, key, value, expires_at_ms) VALUES (?, ?, ?, ?)",
+        params![connection, key, value.to_string(), expires_at_ms],
+    )
+    .await?;
+    Ok(())
+}

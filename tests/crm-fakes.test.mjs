@@ -1,0 +1,437 @@
+/**
+ * Tests of the Zendesk and HubSpot fakes themselves (tests/fakes/crm.mjs).
+ * Run: node --test tests/crm-fakes.test.mjs
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { startHubSpot, startZendesk } from './fakes/crm.mjs';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const ZENDESK_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;
+const HUBSPOT_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+
+async function call(url, init = {}) {
+  const res = await fetch(url, init);
+  const text = await res.text();
+  const type = res.headers.get('content-type') ?? '';
+  return { status: res.status, headers: res.headers, text, json: type.includes('json') && text ? JSON.parse(text) : undefined };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+describe('Zendesk fake', () => {
+  const EMAIL = 'agent@edgedesk.test';
+  const TOKEN = '6wiIBWbGkBMo1mRDMuVwkw1EPsNkeUj95PIz2akv';
+  let zd;
+  const auth = (user = `${EMAIL}/token`, pass = TOKEN) => `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
+  const get = (path, headers = {}) => call(`${zd.url}${path}`, { headers: { authorization: auth(), accept: 'application/json', ...headers } });
+  const send = (method, path, body) => call(`${zd.url}${path}`, {
+    method,
+    headers: { authorization: auth(), 'content-type': 'application/json', accept: 'application/json' },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+
+  before(async () => {
+    zd = await startZendesk({
+      email: EMAIL,
+      apiToken: TOKEN,
+      users: [
+        { id: 35436, name: 'Johnny Customer', email: 'Johnny@Example.com', phone: '+1 (415) 555-0142', tags: ['vip'], user_fields: { plan: 'pro' } },
+        { id: 35437, name: 'Mary Other', email: 'mary@example.com', phone: '+442071838750' },
+      ],
+      tickets: [
+        { id: 35, subject: 'Printer on fire', description: 'The smoke is very colorful.', status: 'open', priority: 'high', requester_id: 35436, tags: ['fire'] },
+        { id: 36, subject: 'Old one', description: 'Done', status: 'closed', requester_id: 35436 },
+      ],
+    });
+  });
+  after(() => zd.close());
+
+  test('authentication is Basic {email}/token:{api_token}; anything else is 401', async () => {
+    for (const headers of [{}, { authorization: auth(EMAIL, TOKEN) }, { authorization: auth(`${EMAIL}/token`, 'wrong') }, { authorization: `Bearer ${TOKEN}` }]) {
+      const res = await call(`${zd.url}/api/v2/users/35436.json`, { headers });
+      assert.equal(res.status, 401);
+      assert.deepEqual(res.json, { error: "Couldn't authenticate you" });
+      assert.equal(res.headers.get('www-authenticate'), 'Basic realm="Web Password"');
+    }
+    assert.equal((await get('/api/v2/users/35436.json')).status, 200);
+  });
+
+  test('show user: the documented User shape; unknown ids are RecordNotFound', async () => {
+    const res = await get('/api/v2/users/35436.json');
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type'), /^application\/json/);
+    assert.equal(res.headers.get('x-rate-limit'), '700');
+    assert.match(res.headers.get('x-rate-limit-remaining'), /^\d+$/);
+    const { user } = res.json;
+    assert.equal(user.id, 35436);
+    assert.equal(user.url, `${zd.url}/api/v2/users/35436.json`);
+    assert.equal(user.name, 'Johnny Customer');
+    assert.equal(user.email, 'Johnny@Example.com');
+    assert.equal(user.phone, '+1 (415) 555-0142');
+    assert.equal(user.role, 'end-user');
+    assert.equal(user.organization_id, null);
+    assert.deepEqual(user.tags, ['vip']);
+    assert.deepEqual(user.user_fields, { plan: 'pro' });
+    assert.match(user.created_at, ZENDESK_TIME);
+    assert.match(user.updated_at, ZENDESK_TIME);
+    for (const key of ['active', 'verified', 'locale', 'time_zone', 'external_id', 'suspended']) assert.ok(key in user, key);
+
+    const missing = await get('/api/v2/users/999.json');
+    assert.equal(missing.status, 404);
+    assert.deepEqual(missing.json, { error: 'RecordNotFound', description: 'Not found' });
+    const bogus = await get('/api/v2/nothing-here.json');
+    assert.equal(bogus.status, 404);
+    assert.deepEqual(bogus.json, { error: 'InvalidEndpoint', description: 'Not found' });
+  });
+
+  test('search users by exact email (case-insensitive) and by phone digits', async () => {
+    const byEmail = await get(`/api/v2/users/search.json?query=${encodeURIComponent('email:johnny@example.com')}`);
+    assert.equal(byEmail.status, 200);
+    assert.equal(byEmail.json.count, 1);
+    assert.equal(byEmail.json.next_page, null);
+    assert.equal(byEmail.json.users[0].id, 35436);
+    assert.equal(byEmail.headers.get('ratelimit-limit'), '700');
+
+    // '+' percent-encoded, '+' left raw (decoded as a space), and the documented bare-digits form.
+    for (const q of ['query=phone%3A%2B14155550142', 'query=phone:+14155550142', 'query=phone:14155550142', 'query=phone:*5550142']) {
+      const res = await get(`/api/v2/users/search.json?${q}`);
+      assert.deepEqual(res.json.users.map((u) => u.id), [35436], q);
+    }
+    const none = await get('/api/v2/users/search.json?query=email:nobody@example.com');
+    assert.deepEqual(none.json, { users: [], next_page: null, previous_page: null, count: 0 });
+    const partial = await get('/api/v2/users/search.json?query=email:johnny');
+    assert.equal(partial.json.count, 0, 'email: is exact, not a prefix');
+  });
+
+  test('show ticket', async () => {
+    const res = await get('/api/v2/tickets/35.json');
+    assert.equal(res.status, 200);
+    const { ticket } = res.json;
+    assert.equal(ticket.id, 35);
+    assert.equal(ticket.url, `${zd.url}/api/v2/tickets/35.json`);
+    assert.equal(ticket.subject, 'Printer on fire');
+    assert.equal(ticket.description, 'The smoke is very colorful.');
+    assert.equal(ticket.status, 'open');
+    assert.equal(ticket.priority, 'high');
+    assert.equal(ticket.requester_id, 35436);
+    assert.deepEqual(ticket.tags, ['fire']);
+    assert.match(ticket.created_at, ZENDESK_TIME);
+    assert.equal((await get('/api/v2/tickets/404.json')).status, 404);
+  });
+
+  test('create ticket with a new requester {email,name}: 201, Location, new end-user, audit', async () => {
+    const res = await send('POST', '/api/v2/tickets.json', {
+      ticket: { subject: 'Where is my order?', comment: { body: 'Order #1234 has not arrived.' }, priority: 'normal', requester: { email: 'new.person@example.org', name: 'New Person' } },
+    });
+    assert.equal(res.status, 201, res.text);
+    const { ticket, audit } = res.json;
+    assert.equal(res.headers.get('location'), ticket.url);
+    assert.equal(ticket.status, 'new');
+    assert.equal(ticket.priority, 'normal');
+    assert.equal(ticket.description, 'Order #1234 has not arrived.');
+    assert.equal(ticket.via.channel, 'api');
+    assert.ok(ticket.id > 36);
+    const requester = zd.users.find((u) => u.id === ticket.requester_id);
+    assert.equal(requester.email, 'new.person@example.org');
+    assert.equal(requester.name, 'New Person');
+    assert.equal(requester.role, 'end-user');
+    assert.equal(ticket.submitter_id, zd.agent.id);
+    assert.equal(audit.ticket_id, ticket.id);
+    assert.equal(audit.events[0].type, 'Comment');
+    assert.equal(audit.events[0].body, 'Order #1234 has not arrived.');
+    assert.equal(zd.comments.at(-1).ticket_id, ticket.id);
+    assert.deepEqual((await get(`/api/v2/tickets/${ticket.id}.json`)).json.ticket, ticket);
+
+    // An existing requester (by email) is reused; requester_id works too.
+    const again = await send('POST', '/api/v2/tickets.json', { ticket: { subject: 'x', comment: { body: 'y' }, requester: { email: 'NEW.person@example.org' } } });
+    assert.equal(again.json.ticket.requester_id, ticket.requester_id);
+    const byId = await send('POST', '/api/v2/tickets.json', { ticket: { subject: 's', comment: { body: 'b' }, requester_id: 35437, priority: 'urgent' } });
+    assert.equal(byId.status, 201);
+    assert.equal(byId.json.ticket.requester_id, 35437);
+    assert.equal(byId.json.ticket.priority, 'urgent');
+  });
+
+  test('create ticket validation: RecordInvalid 422', async () => {
+    const blank = await send('POST', '/api/v2/tickets.json', { ticket: { subject: 'no body' } });
+    assert.equal(blank.status, 422);
+    assert.equal(blank.json.error, 'RecordInvalid');
+    assert.equal(blank.json.description, 'Record validation errors');
+    assert.equal(blank.json.details.base[0].description, 'Description: cannot be blank');
+
+    const badPriority = await send('POST', '/api/v2/tickets.json', { ticket: { comment: { body: 'x' }, priority: 'critical' } });
+    assert.equal(badPriority.status, 422);
+    assert.ok(badPriority.json.details.priority);
+    const badRequester = await send('POST', '/api/v2/tickets.json', { ticket: { comment: { body: 'x' }, requester_id: 1 } });
+    assert.equal(badRequester.status, 422);
+    assert.ok(badRequester.json.details.requester);
+    const notJson = await send('POST', '/api/v2/tickets.json', '{nope');
+    assert.equal(notJson.status, 400);
+  });
+
+  test('update ticket: status, priority, subject, comment; closed tickets refuse updates', async () => {
+    const before = zd.comments.length;
+    const res = await send('PUT', '/api/v2/tickets/35.json', { ticket: { status: 'pending', priority: 'urgent', subject: 'Printer still on fire', comment: { body: 'We are on it.', public: false } } });
+    assert.equal(res.status, 200, res.text);
+    const { ticket, audit } = res.json;
+    assert.equal(ticket.status, 'pending');
+    assert.equal(ticket.priority, 'urgent');
+    assert.equal(ticket.subject, 'Printer still on fire');
+    assert.equal(ticket.description, 'The smoke is very colorful.', 'description stays the first comment');
+    assert.equal(zd.comments.length, before + 1);
+    assert.equal(zd.comments.at(-1).public, false);
+    assert.deepEqual(audit.events.filter((e) => e.type === 'Change').map((e) => e.field_name).sort(), ['priority', 'status', 'subject']);
+
+    const bad = await send('PUT', '/api/v2/tickets/35.json', { ticket: { status: 'done' } });
+    assert.equal(bad.status, 422);
+    const closed = await send('PUT', '/api/v2/tickets/36.json', { ticket: { status: 'open' } });
+    assert.equal(closed.status, 422);
+    assert.equal(closed.json.details.status[0].description, 'Status: closed prevents ticket update');
+    assert.equal((await send('PUT', '/api/v2/tickets/999.json', { ticket: { status: 'open' } })).status, 404);
+  });
+
+  test('fail(): 429 with Retry-After, 401, 503, times; then normal service', async () => {
+    zd.fail(/^GET \/api\/v2\/users\/35436/, { status: 429, retryAfter: 7, times: 2 });
+    for (let i = 0; i < 2; i += 1) {
+      const res = await get('/api/v2/users/35436.json');
+      assert.equal(res.status, 429);
+      assert.equal(res.headers.get('retry-after'), '7');
+      assert.equal(res.headers.get('x-rate-limit-remaining'), '0');
+      assert.match(res.headers.get('content-type'), /^text\/plain/);
+      assert.equal(res.text, 'Number of allowed API requests per minute exceeded');
+    }
+    assert.equal((await get('/api/v2/users/35436.json')).status, 200);
+
+    zd.fail(/users\/search/, { status: 429 });
+    assert.equal((await get('/api/v2/users/search.json?query=email:x@y.z')).headers.get('retry-after'), '1');
+
+    zd.fail(/tickets/, { status: 401 });
+    const unauth = await send('POST', '/api/v2/tickets.json', { ticket: { comment: { body: 'x' } } });
+    assert.equal(unauth.status, 401);
+    assert.deepEqual(unauth.json, { error: "Couldn't authenticate you" });
+
+    zd.fail(/tickets\/35/, { status: 503, retryAfter: 30 });
+    const down = await get('/api/v2/tickets/35.json');
+    assert.equal(down.status, 503);
+    assert.equal(down.headers.get('retry-after'), '30');
+    zd.fail(/tickets\/35/, { status: 500 });
+    assert.equal((await get('/api/v2/tickets/35.json')).status, 500);
+    assert.equal((await get('/api/v2/tickets/35.json')).status, 200);
+    assert.throws(() => zd.fail('tickets', { status: 500 }), TypeError);
+  });
+
+  test('delay(): slow responses, and timeouts on the client side', async () => {
+    zd.delay(/tickets\/35/, { ms: 150 });
+    const t0 = Date.now();
+    assert.equal((await get('/api/v2/tickets/35.json')).status, 200);
+    assert.ok(Date.now() - t0 >= 140);
+
+    zd.delay(/tickets\/35/, { ms: Infinity });
+    await assert.rejects(fetch(`${zd.url}/api/v2/tickets/35.json`, { headers: { authorization: auth() }, signal: AbortSignal.timeout(100) }), /TimeoutError|aborted/);
+  });
+
+  test('requests are logged with the parsed JSON body', () => {
+    const posted = zd.requests.filter((r) => r.method === 'POST');
+    assert.ok(posted.length > 0);
+    assert.equal(posted[0].path, '/api/v2/tickets.json');
+    assert.equal(posted[0].json.ticket.subject, 'Where is my order?');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+
+describe('HubSpot fake', () => {
+  const TOKEN = 'pat-na1-11111111-2222-3333-4444-555555555555';
+  let hs;
+  const headers = (extra = {}) => ({ authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', ...extra });
+  const get = (path) => call(`${hs.url}${path}`, { headers: headers() });
+  const send = (method, path, body) => call(`${hs.url}${path}`, { method, headers: headers(), body: typeof body === 'string' ? body : JSON.stringify(body) });
+
+  before(async () => {
+    hs = await startHubSpot({
+      token: TOKEN,
+      contacts: [
+        { id: '101', properties: { email: 'Jane@Example.com', firstname: 'Jane', lastname: 'Doe', phone: '+14155550142', hs_lead_status: 'OPEN', lifecyclestage: 'customer' } },
+        { id: '102', email: 'bob@example.com', firstname: 'Bob', lastname: 'Roe' },
+        { id: '103', email: 'carol@example.com', firstname: 'Carol', phone: '+14155550142' },
+      ],
+      tickets: [
+        { id: '2001', properties: { subject: 'Broken widget', content: 'It broke.', hs_pipeline_stage: '1', hs_ticket_priority: 'HIGH' } },
+      ],
+    });
+  });
+  after(() => hs.close());
+
+  test('authentication is a Bearer private-app token; anything else is 401 INVALID_AUTHENTICATION', async () => {
+    for (const h of [{}, { authorization: 'Bearer nope' }, { authorization: `Basic ${TOKEN}` }]) {
+      const res = await call(`${hs.url}/crm/v3/objects/contacts/101`, { headers: h });
+      assert.equal(res.status, 401);
+      assert.equal(res.json.status, 'error');
+      assert.match(res.json.message, /^Authentication credentials not found\./);
+      assert.match(res.json.correlationId, UUID);
+      assert.equal(res.json.category, 'INVALID_AUTHENTICATION');
+      assert.equal(res.headers.get('x-hubspot-correlation-id'), res.json.correlationId);
+    }
+  });
+
+  test('get contact: default properties, requested properties (null when empty), 404 OBJECT_NOT_FOUND', async () => {
+    const res = await get('/crm/v3/objects/contacts/101');
+    assert.equal(res.status, 200);
+    assert.equal(res.json.id, '101');
+    assert.deepEqual(Object.keys(res.json.properties), ['createdate', 'email', 'firstname', 'hs_object_id', 'lastmodifieddate', 'lastname']);
+    assert.equal(res.json.properties.hs_object_id, '101');
+    assert.equal(res.json.archived, false);
+    assert.match(res.json.createdAt, HUBSPOT_TIME);
+    assert.match(res.json.updatedAt, HUBSPOT_TIME);
+    assert.equal(res.headers.get('x-hubspot-ratelimit-max'), '190');
+    assert.equal(res.headers.get('x-hubspot-ratelimit-interval-milliseconds'), '10000');
+
+    const some = await get('/crm/v3/objects/contacts/102?properties=email,phone,hs_lead_status,lifecyclestage,firstname,lastname');
+    assert.deepEqual(some.json.properties, {
+      createdate: some.json.createdAt,
+      email: 'bob@example.com',
+      firstname: 'Bob',
+      hs_lead_status: null,
+      hs_object_id: '102',
+      lastmodifieddate: some.json.updatedAt,
+      lastname: 'Roe',
+      lifecyclestage: null,
+      phone: null,
+    });
+    const byEmail = await get('/crm/v3/objects/contacts/jane%40example.com?idProperty=email&properties=phone');
+    assert.equal(byEmail.json.id, '101');
+    assert.equal(byEmail.json.properties.phone, '+14155550142');
+
+    const missing = await get('/crm/v3/objects/contacts/999');
+    assert.equal(missing.status, 404);
+    assert.equal(missing.json.status, 'error');
+    assert.equal(missing.json.message, 'Object not found.  objectId are usually numeric.');
+    assert.deepEqual(missing.json.context, { id: ['999'] });
+    assert.equal(missing.json.category, 'OBJECT_NOT_FOUND');
+    assert.match(missing.json.correlationId, UUID);
+  });
+
+  test('search contacts by email (EQ, case-insensitive) and phone; limit and paging', async () => {
+    const body = (propertyName, value, extra = {}) => ({ filterGroups: [{ filters: [{ propertyName, operator: 'EQ', value }] }], ...extra });
+    const res = await send('POST', '/crm/v3/objects/contacts/search', body('email', 'jane@example.com', { properties: ['email', 'phone', 'firstname', 'lastname'], limit: 1 }));
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.json.total, 1);
+    assert.equal(res.json.results[0].id, '101');
+    assert.equal(res.json.results[0].properties.phone, '+14155550142');
+    assert.equal(res.json.paging, undefined);
+    assert.equal(res.headers.get('x-hubspot-ratelimit-max'), null, 'no rate-limit headers on search');
+    assert.ok(res.headers.get('x-hubspot-correlation-id'));
+
+    const byPhone = await send('POST', '/crm/v3/objects/contacts/search', body('phone', '+14155550142', { limit: 1 }));
+    assert.equal(byPhone.json.total, 2);
+    assert.deepEqual(byPhone.json.results.map((r) => r.id), ['101']);
+    assert.deepEqual(byPhone.json.paging, { next: { after: '1' } });
+    assert.deepEqual(Object.keys(byPhone.json.results[0].properties), ['createdate', 'email', 'firstname', 'hs_object_id', 'lastmodifieddate', 'lastname']);
+    const next = await send('POST', '/crm/v3/objects/contacts/search', body('phone', '+14155550142', { limit: 1, after: '1' }));
+    assert.deepEqual(next.json.results.map((r) => r.id), ['103']);
+
+    const none = await send('POST', '/crm/v3/objects/contacts/search', body('email', 'nobody@example.com'));
+    assert.deepEqual(none.json, { total: 0, results: [] });
+    const badOp = await send('POST', '/crm/v3/objects/contacts/search', { filterGroups: [{ filters: [{ propertyName: 'email', operator: 'LIKE', value: 'x' }] }] });
+    assert.equal(badOp.status, 400);
+    assert.equal(badOp.json.category, 'VALIDATION_ERROR');
+  });
+
+  test('tickets: get, create 201, invalid options 400, patch 200, 404', async () => {
+    const got = await get('/crm/v3/objects/tickets/2001');
+    assert.equal(got.status, 200);
+    assert.deepEqual(Object.keys(got.json.properties), ['content', 'createdate', 'hs_lastmodifieddate', 'hs_object_id', 'hs_pipeline', 'hs_pipeline_stage', 'hs_ticket_category', 'hs_ticket_priority', 'subject']);
+    assert.equal(got.json.properties.hs_pipeline, '0');
+    assert.equal(got.json.properties.hs_ticket_category, null);
+
+    const created = await send('POST', '/crm/v3/objects/tickets', {
+      properties: { subject: 'Refund please', content: 'Charged twice', hs_pipeline: '0', hs_pipeline_stage: '1', hs_ticket_priority: 'URGENT' },
+      associations: [{ to: { id: '101' }, types: [{ associationCategory: 'HUBSPOT_DEFINED', associationTypeId: 16 }] }],
+    });
+    assert.equal(created.status, 201, created.text);
+    const { id } = created.json;
+    assert.match(id, /^\d+$/);
+    assert.equal(created.json.properties.subject, 'Refund please');
+    assert.equal(created.json.properties.hs_ticket_priority, 'URGENT');
+    assert.equal(created.json.properties.hs_object_id, id);
+    assert.equal(hs.tickets.at(-1).id, id);
+    const assoc = await get(`/crm/v3/objects/tickets/${id}?associations=contacts`);
+    assert.deepEqual(assoc.json.associations, { contacts: { results: [{ id: '101', type: 'ticket_to_contact' }] } });
+
+    const badPriority = await send('POST', '/crm/v3/objects/tickets', { properties: { subject: 'x', hs_pipeline_stage: '1', hs_ticket_priority: 'PANIC' } });
+    assert.equal(badPriority.status, 400);
+    assert.equal(badPriority.json.category, 'VALIDATION_ERROR');
+    assert.match(badPriority.json.message, /^Property values were not valid: .*INVALID_OPTION/);
+    const noStage = await send('POST', '/crm/v3/objects/tickets', { properties: { subject: 'x' } });
+    assert.equal(noStage.status, 400);
+    const unknownProp = await send('PATCH', `/crm/v3/objects/tickets/${id}`, { properties: { colour: 'red' } });
+    assert.equal(unknownProp.status, 400);
+    assert.match(unknownProp.json.message, /PROPERTY_DOESNT_EXIST/);
+
+    await new Promise((r) => setTimeout(r, 5));
+    const patched = await send('PATCH', `/crm/v3/objects/tickets/${id}`, { properties: { hs_pipeline_stage: '4', hs_ticket_priority: 'LOW' } });
+    assert.equal(patched.status, 200, patched.text);
+    assert.equal(patched.json.properties.hs_pipeline_stage, '4');
+    assert.equal(patched.json.properties.hs_ticket_priority, 'LOW');
+    assert.notEqual(patched.json.updatedAt, created.json.updatedAt);
+    assert.equal(patched.json.properties.hs_lastmodifieddate, patched.json.updatedAt);
+    assert.ok(hs.tickets.at(-1).properties.closed_date);
+
+    const missing = await send('PATCH', '/crm/v3/objects/tickets/424242', { properties: { hs_pipeline_stage: '2' } });
+    assert.equal(missing.status, 404);
+    assert.equal(missing.json.category, 'OBJECT_NOT_FOUND');
+    assert.deepEqual(missing.json.context, { id: ['424242'] });
+  });
+
+  test('create contact: 201; duplicate email 409 CONFLICT', async () => {
+    const res = await send('POST', '/crm/v3/objects/contacts', { properties: { email: 'dan@example.com', firstname: 'Dan' } });
+    assert.equal(res.status, 201);
+    assert.equal(res.json.properties.email, 'dan@example.com');
+    const dup = await send('POST', '/crm/v3/objects/contacts', { properties: { email: 'DAN@example.com' } });
+    assert.equal(dup.status, 409);
+    assert.equal(dup.json.message, `Contact already exists. Existing ID: ${res.json.id}`);
+    assert.equal(dup.json.category, 'CONFLICT');
+  });
+
+  test('fail(): 429 TEN_SECONDLY_ROLLING (Retry-After only when asked), 401, 500, 503', async () => {
+    hs.fail(/contacts\/101/, { status: 429 });
+    const limited = await get('/crm/v3/objects/contacts/101');
+    assert.equal(limited.status, 429);
+    assert.deepEqual(Object.keys(limited.json), ['status', 'message', 'errorType', 'correlationId', 'policyName', 'category']);
+    assert.equal(limited.json.message, 'You have reached your ten_secondly_rolling limit.');
+    assert.equal(limited.json.errorType, 'RATE_LIMIT');
+    assert.equal(limited.json.policyName, 'TEN_SECONDLY_ROLLING');
+    assert.equal(limited.json.category, 'RATE_LIMITS');
+    assert.equal(limited.headers.get('retry-after'), null);
+    assert.equal(limited.headers.get('x-hubspot-ratelimit-remaining'), '0');
+
+    hs.fail(/contacts\/search/, { status: 429, retryAfter: 3, policy: 'DAILY' });
+    const daily = await send('POST', '/crm/v3/objects/contacts/search', {});
+    assert.equal(daily.headers.get('retry-after'), '3');
+    assert.equal(daily.json.policyName, 'DAILY');
+    assert.equal(daily.json.message, 'You have reached your daily limit.');
+
+    hs.fail(/tickets/, { status: 401 });
+    const unauth = await get('/crm/v3/objects/tickets/2001');
+    assert.equal(unauth.json.category, 'INVALID_AUTHENTICATION');
+
+    hs.fail(/tickets/, { status: 500, times: 2 });
+    assert.equal((await get('/crm/v3/objects/tickets/2001')).status, 500);
+    const second = await get('/crm/v3/objects/tickets/2001');
+    assert.deepEqual(Object.keys(second.json), ['status', 'message', 'correlationId']);
+    hs.fail(/tickets/, { status: 503, body: 'upstream connect error' });
+    const raw = await get('/crm/v3/objects/tickets/2001');
+    assert.equal(raw.status, 503);
+    assert.equal(raw.text, 'upstream connect error');
+    assert.equal((await get('/crm/v3/objects/tickets/2001')).status, 200);
+  });
+
+  test('delay(): slow responses', async () => {
+    hs.delay(/^POST \/crm\/v3\/objects\/contacts\/search/, { ms: 120 });
+    const t0 = Date.now();
+    const res = await send('POST', '/crm/v3/objects/contacts/search', {});
+    assert.equal(res.status, 200);
+    assert.ok(Date.now() - t0 >= 110);
+    assert.ok(hs.requests.some((r) => r.path === '/crm/v3/objects/contacts/search' && r.json !== undefined));
+  });
+});

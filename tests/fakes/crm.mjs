@@ -1,0 +1,951 @@
+/**
+ * Loopback HTTP fakes of the two CRMs Edgedesk looks customers up in and files tickets to, for black-box tests:
+ *
+ * startZendesk() — Zendesk Support (Ticketing) API v2:
+ *   GET  /api/v2/users/{id}.json                       Show User
+ *   GET  /api/v2/users/search.json?query=…             Search Users (email:, phone:, role:, name:, external_id:)
+ *   GET  /api/v2/tickets/{id}.json                     Show Ticket
+ *   POST /api/v2/tickets.json                          Create Ticket
+ *   PUT  /api/v2/tickets/{id}.json                     Update Ticket (status, priority, subject, comment, tags, …)
+ *
+ * startHubSpot() — HubSpot CRM API v3 (contacts and tickets; the same routes serve both object types):
+ *   GET   /crm/v3/objects/{contacts|tickets}/{id}?properties=…&idProperty=…&associations=…
+ *   POST  /crm/v3/objects/{contacts|tickets}/search
+ *   POST  /crm/v3/objects/{contacts|tickets}
+ *   PATCH /crm/v3/objects/{contacts|tickets}/{id}
+ *
+ * Vendor pages followed:
+ *   https://support.zendesk.com/hc/en-us/articles/115000510267-Authentication-for-API-requests  (Basic
+ *       `{email}/token:{api_token}`; a bad token answers `{"error":"Couldn't authenticate you"}`, as quoted by users
+ *       on https://support.zendesk.com/hc/en-us/articles/4408831452954)
+ *   https://developer.zendesk.com/api-reference/introduction/requests/        (JSON API, 201 + Location, ISO 8601
+ *       UTC timestamps, X-Rate-Limit / X-Rate-Limit-Remaining, text/plain for API-level errors)
+ *   https://developer.zendesk.com/api-reference/introduction/rate-limits/
+ *   https://developer.zendesk.com/documentation/ticketing/using-the-zendesk-api/best-practices-for-avoiding-rate-limiting/
+ *       (429 + `Retry-After: <seconds>`; ratelimit-limit/-remaining/-reset on list endpoints such as Search Users)
+ *   https://support.zendesk.com/hc/en-us/community/posts/4600766234138  (a real account-limit 429: text/plain
+ *       "Number of allowed API requests per minute exceeded", retry-after, x-rate-limit-remaining: 0)
+ *   https://developer.zendesk.com/api-reference/ticketing/users/users/        (User object, Search Users)
+ *   https://developer.zendesk.com/api-reference/ticketing/tickets/tickets/    (Ticket object, create/update, statuses
+ *       new/open/pending/hold/solved/closed, priorities low/normal/high/urgent, requester {email,name})
+ *   https://developer.zendesk.com/documentation/voice/talk-partner-edition/retrieving-the-zendesk-user-id-of-a-caller/
+ *       (phone search: digits only, no '+', leading '*' for a suffix match)
+ *   https://developers.hubspot.com/docs/api-reference/legacy/crm/objects/tickets/guide  (ticket create/properties:
+ *       subject, content, hs_pipeline, hs_pipeline_stage, hs_ticket_priority)
+ *   https://developers.hubspot.com/docs-beta/crm/search                      (search body, default properties per
+ *       object, filterGroups OR / filters AND, `{"total","results","paging"}`)
+ *   https://developers.hubspot.com/docs/api/usage-details                    (429 body `{"status":"error","message":
+ *       "You have reached your … limit.","errorType":"RATE_LIMIT","correlationId","policyName",…}`)
+ *   https://developers.hubspot.com/changelog/2018-11-06-rate-limit-information-headers-will-be-included-in-http-responses
+ *   https://developers.hubspot.com/changelog/rate-limit-headers-will-now-appear-for-oauth-authenticated-calls
+ *       (X-HubSpot-RateLimit-* headers; none documented as Retry-After)
+ *   https://community.hubspot.com/t5/APIs-Integrations/Improvements-to-authentication-errors-for-V3-endpoints-in/m-p/325369
+ *       (401 `{"status":"error","message":"Authentication credentials not found. …","correlationId","category":
+ *       "INVALID_AUTHENTICATION"}`)
+ *
+ * Faithful to the vendors:
+ * - Zendesk: HTTP Basic `{email}/token:{apiToken}` only (the password form `{email}:{password}` and anything else
+ *   is 401 `{"error":"Couldn't authenticate you"}` with `WWW-Authenticate: Basic realm="Web Password"`). Unknown
+ *   record 404 `{"error":"RecordNotFound","description":"Not found"}`; unknown endpoint 404
+ *   `{"error":"InvalidEndpoint","description":"Not found"}`. Validation 422 `{"error":"RecordInvalid","description":
+ *   "Record validation errors","details":{field:[{description,error}]}}` — missing comment body gives
+ *   `details.base` "Description: cannot be blank"; updating a closed ticket "Status: closed prevents ticket update".
+ *   Every response has X-Rate-Limit: 700 / X-Rate-Limit-Remaining (a per-minute counter) and X-Request-Id; Search
+ *   Users adds ratelimit-limit/-remaining/-reset. Integer ids, `url` fields, timestamps `2024-05-01T12:00:00Z`.
+ * - Zendesk users carry id, url, name, email, phone, role (end-user|agent|admin), organization_id, tags,
+ *   user_fields, created_at, updated_at and the rest of the documented User properties with their defaults.
+ *   Tickets carry the documented Ticket properties (description = first comment, via.channel "api",
+ *   requester/submitter ids, …); create answers 201 `{"ticket","audit"}` with a Location header, update 200
+ *   `{"ticket","audit"}`; a `requester: {email, name}` that matches no user creates an end-user (name defaulting
+ *   to the email's local part), the credentials' owner is the agent/submitter (added to `users` as an admin if
+ *   not given). New tickets are "new" (or "open" when given an assignee_id), priority null unless set.
+ * - Zendesk Search Users: `email:` exact and case-insensitive; `phone:` compares digits only (so `phone:+1415…`,
+ *   whose `+` a form decoder turns into a space, works as well as `%2B` or the documented bare digits), a leading
+ *   `*` matches a suffix; `role:`, `name:`, `external_id:` and bare words (name/email substring) are ANDed.
+ *   `{"users":[…],"next_page":null,"previous_page":null,"count":n}`.
+ * - Zendesk 429s (injected) are text/plain "Number of allowed API requests per minute exceeded" with
+ *   `Retry-After` (default 1 s, `retryAfter` to choose) and X-Rate-Limit-Remaining: 0.
+ * - HubSpot: `Authorization: Bearer <private app token>`; anything else is 401 INVALID_AUTHENTICATION as above.
+ *   Errors are `{"status":"error","message","correlationId","category",…}` (correlationId a UUID, echoed in
+ *   X-HubSpot-Correlation-Id). Unknown id 404 `{"status":"error","message":"Object not found.  objectId are
+ *   usually numeric.","correlationId","context":{"id":["…"]},"category":"OBJECT_NOT_FOUND"}`.
+ * - HubSpot records are `{"id","properties",createdAt,updatedAt,"archived":false}` with string property values and
+ *   ISO timestamps with milliseconds; hs_object_id = id. Without `properties` the documented defaults come back
+ *   (contacts: createdate, email, firstname, hs_object_id, lastmodifieddate, lastname; tickets: content,
+ *   createdate, hs_lastmodifieddate, hs_object_id, hs_pipeline, hs_pipeline_stage, hs_ticket_category,
+ *   hs_ticket_priority, subject); with `properties` the requested ones (null when empty, omitted when no such
+ *   property exists) plus createdate, hs_object_id and the last-modified property. `idProperty=email` looks a
+ *   contact up by email. Create 201, PATCH 200; a contact email already in use is 409 CONFLICT "Contact already
+ *   exists. Existing ID: n"; a property that does not exist is 400 VALIDATION_ERROR PROPERTY_DOESNT_EXIST.
+ * - HubSpot tickets: default pipeline "0" with stages "1" new, "2" waiting on contact, "3" waiting on us,
+ *   "4" closed (closed_date set on entering "4"); hs_ticket_priority LOW|MEDIUM|HIGH|URGENT; other values are
+ *   400 VALIDATION_ERROR INVALID_OPTION. hs_pipeline_stage is required on create.
+ * - HubSpot search: filterGroups ORed, filters ANDed, operators EQ, NEQ, IN, NOT_IN, HAS_PROPERTY,
+ *   NOT_HAS_PROPERTY; `limit` default 10, max 200; `after` paging `{"paging":{"next":{"after":"n"}}}`; no
+ *   X-HubSpot-RateLimit-* headers on search responses (as reported on the HubSpot community).
+ * - HubSpot 429s (injected) are `{"status":"error","message":"You have reached your ten_secondly_rolling limit.",
+ *   "errorType":"RATE_LIMIT","correlationId","policyName":"TEN_SECONDLY_ROLLING","category":"RATE_LIMITS"}`
+ *   (`policy: 'DAILY'` for the daily form) with X-HubSpot-RateLimit-Remaining: 0. HubSpot documents no
+ *   Retry-After header, so none is sent unless the test passes `retryAfter` (to exercise a client that honours it
+ *   anyway). Other responses carry X-HubSpot-RateLimit-Max 190 / -Remaining / -Interval-Milliseconds 10000.
+ *
+ * Simplified (deliberately):
+ * - Zendesk: one account, one agent; no OAuth/password auth, no organizations, groups, side-loads, comments list
+ *   endpoint, custom statuses, ticket forms, triggers or SLA. Accepted comments are kept in `comments` (handle).
+ *   The 422 texts for bad status/priority/type/requester and the 400 for a missing/unparsable `ticket` are
+ *   Zendesk-shaped but not verified against a live account. Injected 5xx are text/plain "Internal Server Error" /
+ *   "Service Unavailable" (Zendesk documents text/plain for API-level errors). No real rate limiting (inject it).
+ * - HubSpot: only contacts and tickets, no associations API (a ticket create's `associations` to contacts are kept
+ *   and returned by `?associations=contacts`), no batch, no archive, no properties API; search `query`, `sorts` and
+ *   the 10k-result cap are ignored (results are in id order); EQ compares case-insensitively. The VALIDATION_ERROR
+ *   message texts are approximations of HubSpot's; injected 5xx bodies are
+ *   `{"status":"error","message":"internal error"|"Service Unavailable","correlationId"}`.
+ * - `fail(matcher, {status, times, retryAfter, message, body, headers, …})` answers the next `times` requests whose
+ *   `${method} ${pathWithQuery}` matches with that status and the vendor's body for it; `delay(matcher, {ms, times})`
+ *   holds them back `ms` milliseconds (`ms: Infinity`: never answered until close()).
+ */
+import http from 'node:http';
+import { randomBytes, randomUUID } from 'node:crypto';
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+const TEXT_TYPE = 'text/plain; charset=utf-8';
+
+class HttpError extends Error {
+  constructor(response) {
+    super(`HTTP ${response.status}`);
+    this.response = response;
+  }
+}
+
+const lowerHeaders = (headers = {}) => Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), String(v)]));
+const json = (status, value, headers = {}) => ({ status, headers: { 'content-type': JSON_TYPE, ...lowerHeaders(headers) }, body: JSON.stringify(value) });
+const text = (status, value, headers = {}) => ({ status, headers: { 'content-type': TEXT_TYPE, ...lowerHeaders(headers) }, body: value });
+const clone = (value) => (value === undefined ? undefined : structuredClone(value));
+
+// ---------------------------------------------------------------------------------------------------------------
+// Shared loopback server: request log, injected faults and delays.
+
+/**
+ * @param {{name: string, port: number, dispatch: (req) => object, faultResponse: (fault, req) => object,
+ *          decorate?: (response, req) => void}} opts
+ */
+async function serve({ name, port = 0, dispatch, faultResponse, decorate }) {
+  const requests = [];
+  const faults = [];
+  const delays = [];
+
+  const matches = (entry, key) => {
+    entry.matcher.lastIndex = 0;
+    return entry.matcher.test(key);
+  };
+  function take(list, key) {
+    const entry = list.find((e) => matches(e, key));
+    if (entry && --entry.remaining === 0) list.splice(list.indexOf(entry), 1);
+    return entry;
+  }
+
+  const server = http.createServer((incoming, res) => {
+    const chunks = [];
+    incoming.on('data', (chunk) => chunks.push(chunk));
+    incoming.on('end', () => {
+      const req = { method: incoming.method, path: incoming.url, headers: { ...incoming.headers }, body: Buffer.concat(chunks).toString('utf8') };
+      if (/^application\/json\b/i.test(req.headers['content-type'] ?? '') && req.body) {
+        try { req.json = JSON.parse(req.body); } catch { /* left undefined: the route answers the parse error */ }
+      }
+      requests.push(req);
+      const key = `${req.method} ${req.path}`;
+      let response;
+      try {
+        const fault = take(faults, key);
+        response = fault ? faultResponse(fault, req) : dispatch(req);
+      } catch (error) {
+        if (error instanceof HttpError) response = error.response;
+        else { // a bug in the fake itself: loud, not vendor-shaped
+          console.error(`[${name} fake] internal error:`, error);
+          response = text(500, `fake internal error: ${error.stack}`);
+        }
+      }
+      try { decorate?.(response, req); } catch (error) { console.error(`[${name} fake] decorate:`, error); }
+      const wait = take(delays, key)?.ms ?? 0;
+      if (wait === Infinity) return; // hangs until close()
+      const send = () => { if (!res.destroyed) res.writeHead(response.status, response.headers).end(response.body); };
+      if (wait > 0) setTimeout(send, wait).unref(); else send();
+    });
+  });
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', resolve);
+  });
+
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    /** Every request: {method, path, headers, body, json?} (json: the parsed body when it was JSON). */
+    requests,
+    /**
+     * The next `times` requests whose `${method} ${pathWithQuery}` matches `matcher` answer `status` with the
+     * vendor's body for it. `retryAfter` (seconds) sets Retry-After; `message` replaces the default message;
+     * `body` (object or string) replaces the body; `headers` are added. Other options are per vendor.
+     */
+    fail(matcher, { status, times = 1, headers = {}, ...rest } = {}) {
+      if (!(matcher instanceof RegExp)) throw new TypeError('fail: matcher must be a RegExp');
+      if (!Number.isInteger(status) || status < 400 || status > 599) throw new TypeError('fail: status must be an integer 400..599');
+      if (!(times >= 1)) throw new TypeError('fail: times must be >= 1 (Infinity: every matching request)');
+      if (rest.retryAfter !== undefined && !(Number.isFinite(rest.retryAfter) && rest.retryAfter >= 0)) {
+        throw new TypeError('fail: retryAfter must be a number of seconds');
+      }
+      faults.push({ matcher, status, headers: lowerHeaders(headers), remaining: times, ...rest });
+    },
+    /** The next `times` requests matching `matcher` are answered only after `ms` milliseconds (Infinity: never). */
+    delay(matcher, { ms, times = 1 } = {}) {
+      if (!(matcher instanceof RegExp)) throw new TypeError('delay: matcher must be a RegExp');
+      if (!(ms >= 0)) throw new TypeError('delay: ms must be >= 0');
+      if (!(times >= 1)) throw new TypeError('delay: times must be >= 1');
+      delays.push({ matcher, ms, remaining: times });
+    },
+    close: () => new Promise((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    }),
+  };
+}
+
+const faultBody = (fault, fallback) => (fault.body === undefined ? fallback : fault.body);
+function faultReply(fault, body, headers = {}) {
+  const h = { ...headers, ...fault.headers };
+  if (fault.retryAfter !== undefined) h['retry-after'] = String(Math.ceil(fault.retryAfter));
+  return typeof body === 'string'
+    ? text(fault.status, body, { 'content-type': h['content-type'] ?? TEXT_TYPE, ...h })
+    : json(fault.status, body, h);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Zendesk.
+
+/** Zendesk timestamps: ISO 8601 UTC without milliseconds. */
+const zendeskTime = (date = new Date()) => date.toISOString().replace(/\.\d{3}Z$/, 'Z');
+const ZENDESK_STATUSES = ['new', 'open', 'pending', 'hold', 'solved', 'closed'];
+const ZENDESK_PRIORITIES = ['low', 'normal', 'high', 'urgent'];
+const ZENDESK_TYPES = ['problem', 'incident', 'question', 'task'];
+const ZENDESK_ROLES = ['end-user', 'agent', 'admin'];
+const ZENDESK_RATE_LIMIT = 700;
+
+const zAuthError = () => new HttpError(json(401, { error: "Couldn't authenticate you" }, { 'www-authenticate': 'Basic realm="Web Password"' }));
+const zNotFound = () => new HttpError(json(404, { error: 'RecordNotFound', description: 'Not found' }));
+const zInvalidEndpoint = () => new HttpError(json(404, { error: 'InvalidEndpoint', description: 'Not found' }));
+const zInvalid = (details) => new HttpError(json(422, { error: 'RecordInvalid', description: 'Record validation errors', details }));
+const zFieldInvalid = (field, description, error = 'InvalidValue') => zInvalid({ [field]: [{ description, error }] });
+
+/** Default body per injected Zendesk status. */
+function zendeskFaultBody(status, message) {
+  switch (status) {
+    case 400: return { error: 'InvalidValue', description: message ?? 'Invalid request' };
+    case 401: return { error: message ?? "Couldn't authenticate you" };
+    case 403: return { error: 'Forbidden', description: message ?? 'You do not have access to this page. Please contact the account owner of this help desk for further help.' };
+    case 404: return { error: 'RecordNotFound', description: message ?? 'Not found' };
+    case 409: return { error: 'DuplicateValue', description: message ?? 'Conflict' };
+    case 422: return { error: 'RecordInvalid', description: 'Record validation errors', details: { base: [{ description: message ?? 'Invalid', error: 'InvalidValue' }] } };
+    case 429: return message ?? 'Number of allowed API requests per minute exceeded';
+    case 503: return message ?? 'Service Unavailable';
+    default: return message ?? (status >= 500 ? 'Internal Server Error' : 'Bad Request');
+  }
+}
+
+const digitsOf = (s) => String(s ?? '').replace(/\D/g, '');
+
+/**
+ * Starts the Zendesk Support API fake on 127.0.0.1.
+ * @param {{email: string, apiToken: string, users?: object[], tickets?: object[], port?: number}} opts
+ * `users`/`tickets` are partial Zendesk objects; missing properties get Zendesk's defaults and missing ids are
+ * assigned. The handle's `users`/`tickets` arrays hold the full objects (the same ones the API returns, live).
+ */
+export async function startZendesk({ email, apiToken, users = [], tickets = [], port = 0 } = {}) {
+  if (!email || !apiToken) throw new TypeError('startZendesk: email and apiToken are required');
+  let baseUrl = '';
+  let nextUserId = 381000000001;
+  let nextTicketId = 1;
+  let nextAuditId = 26000000001;
+  let nextCommentId = 27000000001;
+  let minute = 0;
+  let usedThisMinute = 0;
+  const userList = [];
+  const ticketList = [];
+  const comments = [];
+
+  const userUrl = (id) => `${baseUrl}/api/v2/users/${id}.json`;
+  const ticketUrl = (id) => `${baseUrl}/api/v2/tickets/${id}.json`;
+
+  function makeUser(partial) {
+    const id = Number(partial.id ?? nextUserId++);
+    if (id >= nextUserId) nextUserId = id + 1;
+    const now = zendeskTime();
+    const role = partial.role ?? 'end-user';
+    const user = {
+      id,
+      url: '',
+      name: partial.name ?? (partial.email ? partial.email.split('@')[0] : 'Caller'),
+      email: partial.email ?? null,
+      created_at: partial.created_at ?? now,
+      updated_at: partial.updated_at ?? partial.created_at ?? now,
+      time_zone: 'Pacific Time (US & Canada)',
+      iana_time_zone: 'America/Los_Angeles',
+      phone: partial.phone ?? null,
+      shared_phone_number: partial.phone ? false : null,
+      photo: null,
+      locale_id: 1,
+      locale: 'en-US',
+      organization_id: partial.organization_id ?? null,
+      role,
+      verified: role !== 'end-user',
+      external_id: partial.external_id ?? null,
+      tags: partial.tags ?? [],
+      alias: null,
+      active: true,
+      shared: false,
+      shared_agent: false,
+      last_login_at: null,
+      two_factor_auth_enabled: null,
+      signature: null,
+      details: '',
+      notes: '',
+      role_type: null,
+      custom_role_id: null,
+      moderator: role !== 'end-user',
+      ticket_restriction: role === 'end-user' ? 'requested' : null,
+      only_private_comments: false,
+      restricted_agent: role === 'end-user',
+      suspended: false,
+      default_group_id: null,
+      report_csv: false,
+      user_fields: partial.user_fields ?? {},
+      ...partial,
+    };
+    user.id = id;
+    return user;
+  }
+
+  function makeTicket(partial) {
+    const id = Number(partial.id ?? nextTicketId++);
+    if (id >= nextTicketId) nextTicketId = id + 1;
+    const now = zendeskTime();
+    const description = partial.description ?? partial.comment?.body ?? '';
+    const ticket = {
+      url: '',
+      id,
+      external_id: null,
+      via: { channel: 'api', source: { from: {}, to: {}, rel: null } },
+      created_at: partial.created_at ?? now,
+      updated_at: partial.updated_at ?? partial.created_at ?? now,
+      generated_timestamp: Math.floor(Date.now() / 1000),
+      type: null,
+      subject: partial.subject ?? null,
+      raw_subject: partial.subject ?? null,
+      description,
+      priority: null,
+      status: partial.assignee_id ? 'open' : 'new',
+      recipient: null,
+      requester_id: null,
+      submitter_id: partial.requester_id ?? null,
+      assignee_id: null,
+      organization_id: null,
+      group_id: null,
+      collaborator_ids: [],
+      follower_ids: [],
+      email_cc_ids: [],
+      forum_topic_id: null,
+      problem_id: null,
+      has_incidents: false,
+      is_public: true,
+      due_at: null,
+      tags: [],
+      custom_fields: [],
+      satisfaction_rating: null,
+      sharing_agreement_ids: [],
+      custom_status_id: null,
+      fields: [],
+      followup_ids: [],
+      ticket_form_id: null,
+      brand_id: null,
+      allow_channelback: false,
+      allow_attachments: true,
+      from_messaging_channel: false,
+      ...partial,
+    };
+    delete ticket.comment;
+    ticket.id = id;
+    ticket.raw_subject = ticket.raw_subject ?? ticket.subject;
+    return ticket;
+  }
+
+  const userById = (id) => userList.find((u) => String(u.id) === String(id));
+  const ticketById = (id) => ticketList.find((t) => String(t.id) === String(id));
+  const userByEmail = (address) => userList.find((u) => u.email && u.email.toLowerCase() === String(address).toLowerCase());
+
+  for (const u of users) userList.push(makeUser(u));
+  let agent = userByEmail(email);
+  if (!agent) {
+    agent = makeUser({ email, name: 'Edgedesk Agent', role: 'admin' });
+    userList.push(agent);
+  }
+  for (const t of tickets) ticketList.push(makeTicket(t));
+
+  function authenticate(req) {
+    const m = /^Basic\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+    if (!m) throw zAuthError();
+    const decoded = Buffer.from(m[1], 'base64').toString('utf8');
+    const i = decoded.indexOf(':');
+    if (i < 0) throw zAuthError();
+    const [user, pass] = [decoded.slice(0, i), decoded.slice(i + 1)];
+    if (user.toLowerCase() !== `${email}/token`.toLowerCase() || pass !== apiToken) throw zAuthError();
+  }
+
+  function bodyTicket(req) {
+    if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) {
+      throw new HttpError(json(400, { error: 'InvalidValue', description: 'Content-Type must be application/json' }));
+    }
+    if (req.json === undefined) throw new HttpError(json(400, { error: 'InvalidValue', description: 'Server could not parse JSON' }));
+    const t = req.json?.ticket;
+    if (!t || typeof t !== 'object' || Array.isArray(t)) throw new HttpError(json(400, { error: 'InvalidValue', description: 'Parameter ticket is required' }));
+    return t;
+  }
+
+  function validateCommon(t) {
+    if (t.status !== undefined && !ZENDESK_STATUSES.includes(t.status)) throw zFieldInvalid('status', `Status: ${t.status} is not valid`);
+    if (t.priority !== undefined && t.priority !== null && !ZENDESK_PRIORITIES.includes(t.priority)) {
+      throw zFieldInvalid('priority', `Priority: ${t.priority} is not valid`);
+    }
+    if (t.type !== undefined && t.type !== null && !ZENDESK_TYPES.includes(t.type)) throw zFieldInvalid('type', `Type: ${t.type} is not valid`);
+    if (t.comment !== undefined && (typeof t.comment !== 'object' || t.comment === null)) throw zFieldInvalid('comment', 'Comment: is invalid');
+  }
+
+  function commentBody(c) {
+    return c ? (c.body ?? c.html_body ?? '') : '';
+  }
+
+  function addComment(ticket, c, authorId, auditId) {
+    const body = commentBody(c);
+    const comment = {
+      id: nextCommentId++,
+      type: 'Comment',
+      author_id: c.author_id ?? authorId,
+      body,
+      html_body: `<div class="zd-comment" dir="auto"><p dir="auto">${body.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')}</p></div>`,
+      plain_body: body,
+      public: c.public !== false,
+      attachments: [],
+      audit_id: auditId,
+      ticket_id: ticket.id,
+      created_at: ticket.updated_at,
+    };
+    comments.push(comment);
+    const { ticket_id: _t, created_at: _c, ...event } = comment;
+    return event;
+  }
+
+  function audit(ticket, events) {
+    return {
+      id: events.auditId,
+      ticket_id: ticket.id,
+      created_at: ticket.updated_at,
+      author_id: agent.id,
+      metadata: { system: { client: 'Edgedesk fake', ip_address: '127.0.0.1' }, custom: {} },
+      events: events.list,
+      via: { channel: 'api', source: { from: {}, to: {}, rel: null } },
+    };
+  }
+
+  function createTicket(req) {
+    const t = bodyTicket(req);
+    validateCommon(t);
+    if (!commentBody(t.comment)) throw zInvalid({ base: [{ description: 'Description: cannot be blank', error: 'BlankValue', field_key: 'description' }] });
+    let requester;
+    if (t.requester_id !== undefined) {
+      requester = userById(t.requester_id);
+      if (!requester) throw zFieldInvalid('requester', 'Requester: is invalid');
+    } else if (t.requester) {
+      const address = t.requester.email;
+      if (!address || !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(address)) throw zFieldInvalid('requester', 'Requester: Email is invalid');
+      requester = userByEmail(address);
+      if (!requester) {
+        requester = makeUser({ email: address, name: t.requester.name ?? address.split('@')[0], ...(t.requester.phone ? { phone: t.requester.phone } : {}) });
+        requester.url = userUrl(requester.id);
+        userList.push(requester);
+      }
+    } else {
+      requester = agent;
+    }
+    if (t.assignee_id !== undefined && t.assignee_id !== null && !userById(t.assignee_id)) throw zFieldInvalid('assignee', 'Assignee: is invalid');
+    const { comment, requester: _r, requester_id: _ri, id: _id, ...rest } = t;
+    const ticket = makeTicket({
+      ...rest,
+      description: commentBody(comment),
+      requester_id: requester.id,
+      submitter_id: agent.id,
+      status: t.status ?? (t.assignee_id ? 'open' : 'new'),
+      priority: t.priority ?? null,
+      tags: t.tags ?? [],
+    });
+    ticket.url = ticketUrl(ticket.id);
+    ticketList.push(ticket);
+    const events = { auditId: nextAuditId++, list: [] };
+    events.list.push(addComment(ticket, comment, requester.id, events.auditId));
+    for (const field of ['subject', 'status', 'priority', 'type', 'requester_id']) {
+      if (ticket[field] !== null && ticket[field] !== undefined) events.list.push({ id: nextCommentId++, type: 'Create', value: String(ticket[field]), field_name: field });
+    }
+    return json(201, { ticket, audit: audit(ticket, events) }, { location: ticket.url });
+  }
+
+  function updateTicket(req, id) {
+    const ticket = ticketById(id);
+    if (!ticket) throw zNotFound();
+    const t = bodyTicket(req);
+    validateCommon(t);
+    if (ticket.status === 'closed') throw zFieldInvalid('status', 'Status: closed prevents ticket update');
+    if (t.assignee_id !== undefined && t.assignee_id !== null && !userById(t.assignee_id)) throw zFieldInvalid('assignee', 'Assignee: is invalid');
+    if (t.comment && !commentBody(t.comment)) throw zInvalid({ base: [{ description: 'Comment: cannot be blank', error: 'BlankValue' }] });
+    const events = { auditId: nextAuditId++, list: [] };
+    ticket.updated_at = zendeskTime();
+    ticket.generated_timestamp = Math.floor(Date.now() / 1000);
+    for (const field of ['subject', 'status', 'priority', 'type', 'assignee_id', 'tags', 'external_id', 'due_at', 'custom_fields']) {
+      if (t[field] === undefined) continue;
+      const previous = ticket[field];
+      ticket[field] = t[field];
+      if (field === 'subject') ticket.raw_subject = t.subject;
+      if (JSON.stringify(previous) !== JSON.stringify(t[field])) {
+        events.list.push({ id: nextCommentId++, type: 'Change', value: t[field], field_name: field, previous_value: previous });
+      }
+    }
+    if (Array.isArray(t.additional_tags)) ticket.tags = [...new Set([...ticket.tags, ...t.additional_tags])];
+    if (Array.isArray(t.remove_tags)) ticket.tags = ticket.tags.filter((tag) => !t.remove_tags.includes(tag));
+    if (t.assignee_id && ticket.status === 'new' && t.status === undefined) ticket.status = 'open';
+    if (t.comment) events.list.unshift(addComment(ticket, t.comment, agent.id, events.auditId));
+    return json(200, { ticket, audit: audit(ticket, events) });
+  }
+
+  /** Users matching a Zendesk search `query` (the subset of the syntax described at the top). */
+  function searchUsers(query) {
+    const conditions = [];
+    const re = /(\w+):\s*("([^"]*)"|\S+)|"([^"]*)"|(\S+)/g;
+    for (const m of query.matchAll(re)) {
+      if (m[1]) {
+        const key = m[1].toLowerCase();
+        const value = m[3] ?? m[2];
+        if (key === 'email') conditions.push((u) => (u.email ?? '').toLowerCase() === value.toLowerCase());
+        else if (key === 'phone') {
+          const suffix = value.startsWith('*');
+          const wanted = digitsOf(value);
+          conditions.push((u) => {
+            const have = digitsOf(u.phone);
+            return Boolean(wanted) && (suffix ? have.endsWith(wanted) : have === wanted);
+          });
+        } else if (key === 'role') conditions.push((u) => u.role === value.toLowerCase());
+        else if (key === 'name') conditions.push((u) => (u.name ?? '').toLowerCase() === value.toLowerCase());
+        else if (key === 'external_id') conditions.push((u) => String(u.external_id ?? '') === value);
+        else if (key === 'type') { if (value !== 'user') conditions.push(() => false); } else conditions.push((u) => String(u[key] ?? '').toLowerCase() === value.toLowerCase());
+      } else {
+        const word = (m[4] ?? m[5]).toLowerCase();
+        conditions.push((u) => (u.name ?? '').toLowerCase().includes(word) || (u.email ?? '').toLowerCase().includes(word));
+      }
+    }
+    if (!conditions.length) return [];
+    return userList.filter((u) => conditions.every((c) => c(u)));
+  }
+
+  function route(req) {
+    const url = new URL(req.path, 'http://x');
+    const p = url.pathname;
+    if (!p.startsWith('/api/v2/')) throw zInvalidEndpoint();
+    authenticate(req);
+    let m;
+    if (/^\/api\/v2\/users\/search(\.json)?$/.test(p) && req.method === 'GET') {
+      const externalId = url.searchParams.get('external_id');
+      const found = externalId !== null
+        ? userList.filter((u) => String(u.external_id ?? '') === externalId)
+        : searchUsers(url.searchParams.get('query') ?? '');
+      return json(200, { users: found, next_page: null, previous_page: null, count: found.length }, { 'x-list-endpoint': '1' });
+    }
+    if ((m = /^\/api\/v2\/users\/([^/.]+)(\.json)?$/.exec(p)) && req.method === 'GET') {
+      const user = userById(m[1]);
+      if (!user) throw zNotFound();
+      return json(200, { user });
+    }
+    if (/^\/api\/v2\/tickets(\.json)?$/.test(p) && req.method === 'POST') return createTicket(req);
+    if ((m = /^\/api\/v2\/tickets\/([^/.]+)(\.json)?$/.exec(p))) {
+      if (req.method === 'GET') {
+        const ticket = ticketById(m[1]);
+        if (!ticket) throw zNotFound();
+        return json(200, { ticket });
+      }
+      if (req.method === 'PUT') return updateTicket(req, m[1]);
+    }
+    throw zInvalidEndpoint();
+  }
+
+  function decorate(response, req) {
+    const now = Math.floor(Date.now() / 60000);
+    if (now !== minute) { minute = now; usedThisMinute = 0; }
+    usedThisMinute += 1;
+    const limited = response.status === 429;
+    const remaining = limited ? 0 : Math.max(0, ZENDESK_RATE_LIMIT - usedThisMinute);
+    const h = response.headers;
+    h['x-rate-limit'] ??= String(ZENDESK_RATE_LIMIT);
+    h['x-rate-limit-remaining'] ??= String(remaining);
+    if (h['x-list-endpoint'] || limited) {
+      h['ratelimit-limit'] ??= String(ZENDESK_RATE_LIMIT);
+      h['ratelimit-remaining'] ??= String(remaining);
+      h['ratelimit-reset'] ??= String(60 - (Math.floor(Date.now() / 1000) % 60));
+    }
+    delete h['x-list-endpoint'];
+    h['x-request-id'] ??= `${randomBytes(8).toString('hex')}-IAD`;
+    h['x-zendesk-origin-server'] ??= 'classic-app-server-fake';
+    void req;
+  }
+
+  function faultResponse(fault) {
+    const body = faultBody(fault, zendeskFaultBody(fault.status, fault.message));
+    const extra = {};
+    if (fault.status === 401) extra['www-authenticate'] = 'Basic realm="Web Password"';
+    if (fault.status === 429 && fault.retryAfter === undefined) extra['retry-after'] = '1';
+    return faultReply(fault, body, extra);
+  }
+
+  const server = await serve({ name: 'zendesk', port, dispatch: route, faultResponse, decorate });
+  baseUrl = server.url;
+  for (const u of userList) u.url = userUrl(u.id);
+  for (const t of ticketList) t.url = ticketUrl(t.id);
+
+  return {
+    url: baseUrl,
+    /** Users (full Zendesk objects, live: lookups read this array; the credentials' agent is among them). */
+    users: userList,
+    /** Tickets (full Zendesk objects, live), oldest first. */
+    tickets: ticketList,
+    /** Comments added through create/update: {id, ticket_id, author_id, body, public, …}, oldest first. */
+    comments,
+    /** The agent (API token owner) as a Zendesk user. */
+    agent,
+    requests: server.requests,
+    fail: server.fail,
+    delay: server.delay,
+    close: server.close,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// HubSpot.
+
+const HUBSPOT_AUTH_MESSAGE = 'Authentication credentials not found. This API supports OAuth 2.0 authentication and you '
+  + 'can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview';
+const HUBSPOT_RATE_MAX = 190;
+const HUBSPOT_RATE_INTERVAL_MS = 10000;
+export const HUBSPOT_TICKET_STAGES = { 1: 'New', 2: 'Waiting on contact', 3: 'Waiting on us', 4: 'Closed' };
+const HUBSPOT_PRIORITIES = ['LOW', 'MEDIUM', 'HIGH', 'URGENT'];
+const HUBSPOT_OPERATORS = ['EQ', 'NEQ', 'IN', 'NOT_IN', 'HAS_PROPERTY', 'NOT_HAS_PROPERTY'];
+
+const OBJECT_TYPES = {
+  contacts: {
+    aliases: ['contacts', 'contact', '0-1'],
+    modified: 'lastmodifieddate',
+    defaults: ['createdate', 'email', 'firstname', 'hs_object_id', 'lastmodifieddate', 'lastname'],
+    schema: ['email', 'firstname', 'lastname', 'phone', 'mobilephone', 'company', 'jobtitle', 'website', 'city', 'country',
+      'hs_lead_status', 'lifecyclestage', 'hubspot_owner_id', 'createdate', 'lastmodifieddate', 'hs_object_id'],
+  },
+  tickets: {
+    aliases: ['tickets', 'ticket', '0-5'],
+    modified: 'hs_lastmodifieddate',
+    defaults: ['content', 'createdate', 'hs_lastmodifieddate', 'hs_object_id', 'hs_pipeline', 'hs_pipeline_stage',
+      'hs_ticket_category', 'hs_ticket_priority', 'subject'],
+    schema: ['subject', 'content', 'hs_pipeline', 'hs_pipeline_stage', 'hs_ticket_priority', 'hs_ticket_category',
+      'hubspot_owner_id', 'source_type', 'closed_date', 'hs_resolution', 'createdate', 'hs_lastmodifieddate', 'hs_object_id'],
+  },
+};
+const COMPUTED = ['hs_object_id', 'lastmodifieddate', 'hs_lastmodifieddate'];
+
+const typeOf = (segment) => Object.keys(OBJECT_TYPES).find((t) => OBJECT_TYPES[t].aliases.includes(segment.toLowerCase()));
+
+/** A HubSpot error `{status, body}`; `extra` adds fields (context, errors, errorType, …) before `category`. */
+export function hubspotErrorBody(status, { message, category, correlationId = randomUUID(), policy = 'TEN_SECONDLY_ROLLING', ...extra } = {}) {
+  if (status === 429) {
+    const daily = policy === 'DAILY';
+    return {
+      status: 'error',
+      message: message ?? (daily ? 'You have reached your daily limit.' : `You have reached your ${policy.toLowerCase()} limit.`),
+      errorType: 'RATE_LIMIT',
+      correlationId,
+      policyName: policy,
+      category: category ?? 'RATE_LIMITS',
+      ...extra,
+    };
+  }
+  const defaults = {
+    400: ['Invalid input', 'VALIDATION_ERROR'],
+    401: [HUBSPOT_AUTH_MESSAGE, 'INVALID_AUTHENTICATION'],
+    403: ["This app hasn't been granted all required scopes to make this call. Read more about required scopes here: https://developers.hubspot.com/scopes.", 'MISSING_SCOPES'],
+    404: ['Object not found.  objectId are usually numeric.', 'OBJECT_NOT_FOUND'],
+    409: ['Conflict', 'CONFLICT'],
+    500: ['internal error', undefined],
+    502: ['Bad Gateway', undefined],
+    503: ['Service Unavailable', undefined],
+  };
+  const [defMessage, defCategory] = defaults[status] ?? [status >= 500 ? 'internal error' : 'Bad request', status >= 500 ? undefined : 'VALIDATION_ERROR'];
+  const body = { status: 'error', message: message ?? defMessage, correlationId, ...extra };
+  const cat = category ?? defCategory;
+  if (cat) body.category = cat;
+  return body;
+}
+
+const hsError = (status, opts) => new HttpError(json(status, hubspotErrorBody(status, opts)));
+const hsNotFound = (id) => hsError(404, { context: { id: [String(id)] } });
+const hsInvalidProperties = (problems) => hsError(400, {
+  message: `Property values were not valid: ${JSON.stringify(problems.map((p) => ({ isValid: false, ...p })))}`,
+  errors: problems.map((p) => ({ message: p.message, code: p.error, context: { propertyName: [p.name] } })),
+});
+
+/** HubSpot timestamps: ISO 8601 UTC with milliseconds. */
+const hubspotTime = (date = new Date()) => date.toISOString();
+
+/**
+ * Starts the HubSpot CRM v3 fake on 127.0.0.1.
+ * @param {{token: string, contacts?: object[], tickets?: object[], port?: number}} opts
+ * Seed records are `{id?, properties:{…}, createdAt?, updatedAt?}` or flat `{id?, email, firstname, …}`. The handle's
+ * `contacts`/`tickets` arrays hold `{id, properties, createdAt, updatedAt, archived, associations?}` (live).
+ */
+export async function startHubSpot({ token, contacts = [], tickets = [], port = 0 } = {}) {
+  if (!token) throw new TypeError('startHubSpot: token is required');
+  let nextId = { contacts: 51, tickets: 1001 };
+  let windowStart = 0;
+  let usedInWindow = 0;
+  const stores = { contacts: [], tickets: [] };
+
+  function makeRecord(type, seed) {
+    const { id: seedId, properties, createdAt, updatedAt, archived, associations, ...flat } = seed;
+    const id = String(seedId ?? nextId[type]++);
+    if (Number(id) >= nextId[type]) nextId[type] = Number(id) + 1;
+    const created = createdAt ?? properties?.createdate ?? flat.createdate ?? hubspotTime();
+    const updated = updatedAt ?? created;
+    const props = {};
+    for (const [k, v] of Object.entries(properties ?? flat)) props[k] = v === null || v === undefined ? null : String(v);
+    const meta = OBJECT_TYPES[type];
+    props.createdate ??= created;
+    props[meta.modified] = updated;
+    props.hs_object_id = id;
+    if (type === 'tickets') {
+      props.hs_pipeline ??= '0';
+      if (props.hs_pipeline_stage === '4') props.closed_date ??= updated;
+    }
+    const record = { id, properties: props, createdAt: created, updatedAt: updated, archived: archived ?? false };
+    if (associations) record.associations = associations;
+    return record;
+  }
+  for (const c of contacts) stores.contacts.push(makeRecord('contacts', c));
+  for (const t of tickets) stores.tickets.push(makeRecord('tickets', t));
+
+  const byId = (type, id) => stores[type].find((r) => r.id === String(id) && !r.archived);
+  const knownProperty = (type, name) => OBJECT_TYPES[type].schema.includes(name) || stores[type].some((r) => name in r.properties);
+
+  /** The record as the API returns it, with `wanted` properties (undefined: the object's defaults). */
+  function render(type, record, wanted) {
+    const meta = OBJECT_TYPES[type];
+    const names = wanted?.length ? [...new Set([...wanted, 'createdate', 'hs_object_id', meta.modified])] : meta.defaults;
+    const properties = {};
+    for (const name of [...names].sort()) {
+      if (name in record.properties) properties[name] = record.properties[name];
+      else if (knownProperty(type, name)) properties[name] = null;
+    }
+    return { id: record.id, properties, createdAt: record.createdAt, updatedAt: record.updatedAt, archived: false };
+  }
+
+  function authenticate(req) {
+    const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+    if (!m || m[1] !== token) throw hsError(401);
+  }
+
+  function bodyOf(req) {
+    if (!req.body) throw hsError(400, { message: 'Invalid input JSON: request body is missing' });
+    if (req.json === undefined) throw hsError(400, { message: 'Invalid input JSON on line 1, column 1: Cannot parse request body as JSON' });
+    if (!req.json || typeof req.json !== 'object' || Array.isArray(req.json)) throw hsError(400, { message: 'Invalid input JSON: expected an object' });
+    return req.json;
+  }
+
+  /** Validated, stringified property values of a create/update body. */
+  function propertiesOf(type, body, record) {
+    const props = body.properties;
+    if (!props || typeof props !== 'object' || Array.isArray(props)) throw hsError(400, { message: 'Invalid input JSON: "properties" is required' });
+    const problems = [];
+    const out = {};
+    for (const [name, raw] of Object.entries(props)) {
+      if (!knownProperty(type, name)) {
+        problems.push({ message: `Property "${name}" does not exist`, error: 'PROPERTY_DOESNT_EXIST', name });
+        continue;
+      }
+      if (COMPUTED.includes(name)) {
+        problems.push({ message: `${name} is a read only property; its value cannot be set.`, error: 'READ_ONLY_VALUE', name });
+        continue;
+      }
+      const value = raw === null || raw === undefined ? '' : String(raw);
+      if (type === 'tickets' && name === 'hs_ticket_priority' && value !== '' && !HUBSPOT_PRIORITIES.includes(value)) {
+        problems.push({ message: `${value} was not one of the allowed options: [${HUBSPOT_PRIORITIES.join(', ')}]`, error: 'INVALID_OPTION', name });
+        continue;
+      }
+      const pipeline = props.hs_pipeline ?? record?.properties.hs_pipeline ?? '0';
+      if (type === 'tickets' && name === 'hs_pipeline_stage' && String(pipeline) === '0' && !(value in HUBSPOT_TICKET_STAGES)) {
+        problems.push({ message: `${value} was not one of the allowed options: [${Object.keys(HUBSPOT_TICKET_STAGES).join(', ')}]`, error: 'INVALID_OPTION', name });
+        continue;
+      }
+      out[name] = value;
+    }
+    if (type === 'tickets' && !record && !out.hs_pipeline_stage && !problems.some((p) => p.name === 'hs_pipeline_stage')) {
+      problems.push({ message: 'hs_pipeline_stage is required', error: 'REQUIRED_PROPERTY', name: 'hs_pipeline_stage' });
+    }
+    if (type === 'contacts' && out.email) {
+      const clash = stores.contacts.find((c) => c !== record && (c.properties.email ?? '').toLowerCase() === out.email.toLowerCase());
+      if (clash) throw hsError(409, { message: `Contact already exists. Existing ID: ${clash.id}`, category: 'CONFLICT' });
+    }
+    if (problems.length) throw hsInvalidProperties(problems);
+    return out;
+  }
+
+  function applyProperties(type, record, props) {
+    const now = hubspotTime();
+    const meta = OBJECT_TYPES[type];
+    const enteringClosed = type === 'tickets' && props.hs_pipeline_stage === '4' && record.properties.hs_pipeline_stage !== '4';
+    Object.assign(record.properties, props);
+    if (enteringClosed) record.properties.closed_date = now;
+    record.updatedAt = now;
+    record.properties[meta.modified] = now;
+  }
+
+  function create(type, req) {
+    const body = bodyOf(req);
+    const props = propertiesOf(type, body, undefined);
+    const now = hubspotTime();
+    const record = makeRecord(type, { properties: props, createdAt: now, updatedAt: now });
+    if (props.hs_pipeline_stage === '4') record.properties.closed_date = now;
+    if (Array.isArray(body.associations) && body.associations.length) record.associations = clone(body.associations);
+    stores[type].push(record);
+    return json(201, render(type, record, Object.keys(record.properties)));
+  }
+
+  function update(type, req, id) {
+    const record = byId(type, id);
+    if (!record) throw hsNotFound(id);
+    const props = propertiesOf(type, bodyOf(req), record);
+    applyProperties(type, record, props);
+    return json(200, render(type, record, Object.keys(props)));
+  }
+
+  function wantedProperties(url) {
+    const list = url.searchParams.getAll('properties').flatMap((v) => v.split(',')).map((s) => s.trim()).filter(Boolean);
+    return list.length ? list : undefined;
+  }
+
+  function read(type, url, id) {
+    const idProperty = url.searchParams.get('idProperty');
+    let record;
+    if (idProperty && idProperty !== 'hs_object_id') {
+      record = stores[type].find((r) => !r.archived && (r.properties[idProperty] ?? '').toLowerCase() === String(id).toLowerCase());
+    } else record = byId(type, id);
+    if (!record) throw hsNotFound(id);
+    const out = render(type, record, wantedProperties(url));
+    const assoc = url.searchParams.get('associations');
+    if (assoc && /contacts?/.test(assoc) && type === 'tickets' && record.associations) {
+      const results = record.associations.map((a) => ({ id: String(a.to?.id), type: 'ticket_to_contact' }));
+      if (results.length) out.associations = { contacts: { results } };
+    }
+    return json(200, out);
+  }
+
+  function matchesFilter(record, filter) {
+    const raw = record.properties[filter.propertyName];
+    const has = raw !== undefined && raw !== null && raw !== '';
+    const value = has ? String(raw).toLowerCase() : undefined;
+    const eq = (v) => has && value === String(v).toLowerCase();
+    switch (filter.operator) {
+      case 'EQ': return eq(filter.value);
+      case 'NEQ': return !eq(filter.value);
+      case 'IN': return (filter.values ?? []).some(eq);
+      case 'NOT_IN': return !(filter.values ?? []).some(eq);
+      case 'HAS_PROPERTY': return has;
+      case 'NOT_HAS_PROPERTY': return !has;
+      default: return false;
+    }
+  }
+
+  function search(type, req) {
+    const body = bodyOf(req);
+    const groups = body.filterGroups ?? [];
+    if (!Array.isArray(groups)) throw hsError(400, { message: 'Invalid input JSON: "filterGroups" must be an array' });
+    if (groups.length > 5) throw hsError(400, { message: 'Number of filterGroups exceeds the maximum of 5' });
+    for (const g of groups) {
+      for (const f of g?.filters ?? []) {
+        if (!HUBSPOT_OPERATORS.includes(f?.operator)) {
+          throw hsError(400, { message: `Invalid input JSON: Cannot deserialize value of type \`Operator\` from String "${f?.operator}": not one of the values accepted for Enum class: [${HUBSPOT_OPERATORS.join(', ')}]` });
+        }
+        if (!f.propertyName) throw hsError(400, { message: 'Invalid input JSON: filter propertyName is required' });
+        if (['EQ', 'NEQ'].includes(f.operator) && f.value === undefined) throw hsError(400, { message: `There was a problem with the request. Filter value is required for operator ${f.operator}` });
+      }
+    }
+    const limit = body.limit ?? 10;
+    if (!Number.isInteger(limit) || limit < 0 || limit > 200) throw hsError(400, { message: `Limit must be between 0 and 200. Got: ${limit}` });
+    const after = Number(body.after ?? 0) || 0;
+    const hits = stores[type].filter((r) => !r.archived
+      && (!groups.length || groups.some((g) => (g.filters ?? []).every((f) => matchesFilter(r, f)))))
+      .sort((a, b) => Number(a.id) - Number(b.id));
+    const page = hits.slice(after, after + limit);
+    const wanted = Array.isArray(body.properties) && body.properties.length ? body.properties : undefined;
+    const out = { total: hits.length, results: page.map((r) => render(type, r, wanted)) };
+    if (after + limit < hits.length) out.paging = { next: { after: String(after + limit) } };
+    return json(200, out, { 'x-search-endpoint': '1' });
+  }
+
+  function route(req) {
+    const url = new URL(req.path, 'http://x');
+    const p = url.pathname.replace(/\/$/, '');
+    const m = /^\/crm\/v3\/objects\/([^/]+)(?:\/([^/]+))?$/.exec(p);
+    authenticate(req);
+    if (!m) throw hsError(404, { message: 'resource not found', category: 'OBJECT_NOT_FOUND' });
+    const type = typeOf(decodeURIComponent(m[1]));
+    if (!type) throw hsError(400, { message: `Unable to infer object type from: ${decodeURIComponent(m[1])}`, category: 'VALIDATION_ERROR' });
+    const id = m[2] === undefined ? undefined : decodeURIComponent(m[2]);
+    if (id === 'search' && req.method === 'POST') return search(type, req);
+    if (id === undefined && req.method === 'POST') return create(type, req);
+    if (id !== undefined && req.method === 'GET') return read(type, url, id);
+    if (id !== undefined && req.method === 'PATCH') return update(type, req, id);
+    throw new HttpError(json(405, hubspotErrorBody(405, { message: `HTTP ${req.method} is not supported by this URL` })));
+  }
+
+  function decorate(response, req) {
+    const h = response.headers;
+    const isSearch = Boolean(h['x-search-endpoint']) || /\/search(\?|$)/.test(req.path);
+    delete h['x-search-endpoint'];
+    let correlationId;
+    try { correlationId = JSON.parse(response.body)?.correlationId; } catch { /* text body */ }
+    h['x-hubspot-correlation-id'] ??= correlationId ?? randomUUID();
+    if (isSearch) return;
+    const now = Date.now();
+    if (now - windowStart >= HUBSPOT_RATE_INTERVAL_MS) { windowStart = now; usedInWindow = 0; }
+    usedInWindow += 1;
+    h['x-hubspot-ratelimit-max'] ??= String(HUBSPOT_RATE_MAX);
+    h['x-hubspot-ratelimit-interval-milliseconds'] ??= String(HUBSPOT_RATE_INTERVAL_MS);
+    h['x-hubspot-ratelimit-remaining'] ??= String(response.status === 429 ? 0 : Math.max(0, HUBSPOT_RATE_MAX - usedInWindow));
+  }
+
+  function faultResponse(fault) {
+    const { status, message, category, policy, retryAfter: _ra, body: _b, headers: _h, matcher: _m, remaining: _r, ...extra } = fault;
+    const body = faultBody(fault, hubspotErrorBody(status, { message, category, policy, ...extra }));
+    return faultReply(fault, body);
+  }
+
+  const server = await serve({ name: 'hubspot', port, dispatch: route, faultResponse, decorate });
+
+  return {
+    url: server.url,
+    /** Contacts: {id, properties, createdAt, updatedAt, archived} (live; properties are strings or null). */
+    contacts: stores.contacts,
+    /** Tickets: {id, properties, createdAt, updatedAt, archived, associations?} (live). */
+    tickets: stores.tickets,
+    requests: server.requests,
+    fail: server.fail,
+    delay: server.delay,
+    close: server.close,
+  };
+}
