@@ -24,3 +24,7 @@ CREATE TABLE crm_cache (
   expires_at_ms INTEGER NOT NULL,
   PRIMARY KEY (connection_id, key)
 );
+
+-- The customer's record in the tenant's primary CRM, attached to the ticket (JSON of the unified customer, or
+-- {"found":false}); shown on the ticket and summarised in the AI draft prompt.
+ALTER TABLE tickets ADD COLUMN crm_customer TEXT;

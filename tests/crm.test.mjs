@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startEdgedesk } from './support/worker.mjs';
+import { FIXTURES, emlFiles, startEdgedesk } from './support/worker.mjs';
 import { startHubSpot, startZendesk } from './fakes/crm.mjs';
 
 const ZD_TOKEN = 'zd-api-token-0123456789abcdef';
@@ -124,5 +124,38 @@ describe('CRM connections and the unified API', () => {
     const slow = await api('POST', '/api/v1/crm/customer?fresh=true', { crm_type: 'hubspot', customer_id: '51' });
     assert.equal(slow.status, 504);
     assert.equal(slow.json.error.code, 'crm_timeout');
+  });
+});
+
+describe('ticket enrichment from the primary CRM', () => {
+  test('a ticket from e-mail shows the customer\'s CRM record, and the AI draft prompt includes it', async () => {
+    const zd = await startZendesk({ email: 'admin@acme.test', apiToken: ZD_TOKEN,
+      users: [{ id: 7001, name: 'Priya Raman', email: 'priya.raman@example.com', user_fields: { tier: 'gold' } }] });
+    const h = await startEdgedesk({ eml: emlFiles(FIXTURES), vars: { CS_ENCRYPTION_KEY: Buffer.alloc(32, 4).toString('base64') } });
+    try {
+      const token = await h.login();
+      const c = await h.api('POST', '/api/v1/admin/connections', { token, body: { type: 'zendesk', name: 'Zendesk', base_url: zd.url,
+        settings: { email: 'admin@acme.test' }, secrets: { api_token: ZD_TOKEN }, is_primary: true } });
+      assert.equal(c.status, 201, c.text);
+      const report = await h.poll(token);
+      assert.ok(report.drafts_created >= 1, JSON.stringify(report));
+      const prompts = h.fakes.requests.filter((r) => r.path?.startsWith('/v1/chat/completions')).map((r) => String(r.body));
+      const priyaPrompt = prompts.find((p) => p.includes('TKT-000001'));
+      assert.match(priyaPrompt, /zendesk customer 7001, name Priya Raman, tier gold/, 'the CRM summary is in the prompt');
+      const other = prompts.find((p) => p.includes('TKT-000002'));
+      assert.ok(!/tier gold/.test(other), 'nobody else gets her record');
+      const t = (await h.api('GET', '/api/v1/tickets/TKT-000001', { token })).json;
+      assert.deepEqual([t.crm_customer.crm_type, t.crm_customer.customer.id, t.crm_customer.customer.tier], ['zendesk', '7001', 'gold']);
+      const lookups = zd.requests.filter((r) => /users\/search/.test(r.path)).length;
+      await h.api('GET', '/api/v1/tickets/TKT-000001', { token });
+      assert.equal(zd.requests.filter((r) => /users\/search/.test(r.path)).length, lookups, 'stored on the ticket: no second lookup');
+      const unknown = (await h.api('GET', '/api/v1/tickets/TKT-000002', { token })).json;
+      assert.equal(unknown.crm_customer, null, 'a customer the CRM does not know has no record');
+      const [row] = await h.rows("SELECT crm_customer FROM tickets WHERE ticket_number = 'TKT-000002'");
+      assert.match(row.crm_customer, /"found":false/, 'and that is remembered, so the CRM is not asked again');
+    } finally {
+      await h.dispose();
+      await zd.close();
+    }
   });
 });

@@ -71,6 +71,29 @@ pub struct Customer {
     pub metadata: serde_json::Value,
 }
 
+/// A one-line summary of a CRM customer for an AI prompt: name, tier, id, and the metadata fields worth knowing
+/// (open tickets, recent orders) when the vendor returned them.
+pub fn summary(kind: &str, c: &Customer) -> String {
+    let mut parts = vec![format!("{kind} customer {}", c.id)];
+    if let Some(n) = &c.name {
+        parts.push(format!("name {n}"));
+    }
+    if let Some(t) = &c.tier {
+        parts.push(format!("tier {t}"));
+    }
+    for key in [
+        "open_tickets",
+        "recent_orders",
+        "organization_id",
+        "hs_lead_status",
+    ] {
+        if let Some(v) = c.metadata.get(key).filter(|v| !v.is_null()) {
+            parts.push(format!("{key} {v}"));
+        }
+    }
+    parts.join(", ")
+}
+
 /// Unified ticket statuses.
 pub const STATUSES: &[&str] = &["new", "open", "pending", "solved", "closed"];
 /// Unified ticket priorities.

@@ -40,6 +40,8 @@ pub struct TicketContext<'a> {
     pub customer_name: Option<&'a str>,
     /// Who signs template replies (`SUPPORT_NAME`).
     pub signature: &'a str,
+    /// A compact summary of the customer's CRM record, when the tenant has a primary CRM and it knows them.
+    pub crm_summary: Option<&'a str>,
 }
 
 /// Most characters of one thread message included in a prompt; longer messages are cut.
@@ -64,6 +66,11 @@ pub fn build_prompt(ctx: &TicketContext<'_>, thread: &[ThreadEntry]) -> Vec<Chat
             ctx.customer_name.unwrap_or("unknown"),
         )),
     }];
+    if let Some(summary) = ctx.crm_summary {
+        out[0].content.push_str(&mask_card_numbers(&format!(
+            "\nThe customer's CRM record (use it, do not recite it): {summary}"
+        )));
+    }
     let relevant: Vec<&ThreadEntry> = thread
         .iter()
         .filter(|m| !matches!(m.sender_type, SenderType::System | SenderType::Note))
@@ -233,6 +240,7 @@ mod tests {
 
     fn ctx() -> TicketContext<'static> {
         TicketContext {
+            crm_summary: None,
             ticket_number: "TKT-000007",
             subject: "Refund",
             category: Category::Billing,

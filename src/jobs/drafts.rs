@@ -36,8 +36,10 @@ pub async fn run(
     let jobs =
         draft_store::claim_due(db, DEFAULT_TENANT, platform::now_ms(), cfg.poll_max_drafts).await?;
     let send = cfg.ai_mode == AiMode::Auto;
+    // Loaded once per run: tickets are enriched from the tenant's primary CRM only when it has one.
+    let primary = crate::storage::crm::primary(db, DEFAULT_TENANT).await?;
     for job in jobs {
-        match deliver(db, http, gmail, cfg, mb, &job, send).await? {
+        match deliver(db, http, gmail, cfg, mb, &job, send, primary.as_ref()).await? {
             Ok(true) => report.drafts_created += 1,
             Ok(false) => {}
             Err(failure) => {
@@ -106,7 +108,8 @@ pub async fn regenerate(
     else {
         return Ok(Err("the draft job could not be loaded".into()));
     };
-    match deliver(db, http, gmail, cfg, mb, &job, false).await? {
+    let primary = crate::storage::crm::primary(db, tenant).await?;
+    match deliver(db, http, gmail, cfg, mb, &job, false, primary.as_ref()).await? {
         Ok(true) => Ok(Ok(id)),
         Ok(false) => Ok(Err("the customer is blocked: no drafts".into())),
         Err(failure) => Ok(Err(record(db, &job, failure).await?)),
@@ -159,6 +162,7 @@ impl Failure {
 
 /// Outer error: storage failed (stop the run). Inner error: this job failed (recorded, retried). `Ok(false)`: no
 /// draft was due (the customer is blocked).
+#[allow(clippy::too_many_arguments)] // the job's whole context; a struct would only rename it
 async fn deliver(
     db: &Db,
     http: &Http,
@@ -167,6 +171,7 @@ async fn deliver(
     mb: &MailboxRow,
     job: &draft_store::Job,
     send: bool,
+    primary: Option<&crate::storage::crm::Connection>,
 ) -> AppResult<Result<bool, Failure>> {
     let answered = &job.answered;
     if crate::storage::customers::ticket_customer_blocked(db, &job.tenant_id, &job.ticket_id)
@@ -190,7 +195,25 @@ async fn deliver(
         )));
     };
     let category: Category = job.category.parse().unwrap_or(Category::Other);
+    // The customer's CRM record (primary CRM, cached per TTL) for the prompt; a CRM failure costs only the summary.
+    let crm_summary = match primary {
+        Some(p) => crate::jobs::crm::summary(
+            &crate::jobs::crm::enrich_with(
+                db,
+                cfg,
+                p,
+                &job.tenant_id,
+                &job.ticket_id,
+                Some(&to),
+                None,
+            )
+            .await
+            .unwrap_or(None),
+        ),
+        None => None,
+    };
     let ctx = TicketContext {
+        crm_summary: crm_summary.as_deref(),
         ticket_number: &job.ticket_number,
         subject: &job.ticket_subject,
         category,

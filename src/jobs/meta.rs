@@ -172,6 +172,7 @@ impl Meta {
             return Ok(());
         };
         let ctx = TicketContext {
+            crm_summary: None,
             ticket_number: &ticket.ticket_number,
             subject: &ticket.subject,
             category: ticket

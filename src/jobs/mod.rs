@@ -2,6 +2,7 @@
 //! ([`mailbox`]) and reply sending ([`reply`], shared with the reply route); the phone/SMS conversation engine
 //! ([`cs`]) run after webhooks, callbacks and by the per-minute sweep.
 
+pub mod crm;
 pub mod cs;
 pub mod drafts;
 pub mod email_poll;

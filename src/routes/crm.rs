@@ -15,9 +15,10 @@ use crate::domain::crm::{CrmType, PRIORITIES, STATUSES};
 use crate::domain::ticket::Role;
 use crate::domain::time;
 use crate::error::{AppError, AppResult};
-use crate::integrations::crm::{zendesk_auth, Conn, Lookup, TicketInput, TicketPatch};
+use crate::integrations::crm::{Lookup, TicketInput, TicketPatch};
 use crate::integrations::http::Http;
-use crate::jobs::cs::{open, seal};
+use crate::jobs::crm::connect;
+use crate::jobs::cs::seal;
 use crate::platform;
 use crate::storage::crm::{self as store, Connection};
 use crate::storage::Db;
@@ -262,47 +263,6 @@ async fn remove(
     } else {
         Err(AppError::NotFound(format!("connection {id} not found")))
     }
-}
-
-/// A connection opened for calls (secrets unsealed).
-async fn connect<'a>(cfg: &Config, http: &'a Http, c: &'a Connection) -> AppResult<Conn<'a>> {
-    let kind = CrmType::parse(&c.kind)
-        .ok_or_else(|| AppError::Internal("unknown connection type".into()))?;
-    let key =
-        cfg.cs_encryption_key
-            .ok_or(AppError::Config(crate::config::ConfigError::Missing(
-                "CS_ENCRYPTION_KEY",
-            )))?;
-    let secrets: serde_json::Value = match &c.secrets_enc {
-        Some(s) => serde_json::from_str(&open(&key, s).await?)?,
-        None => serde_json::json!({}),
-    };
-    let sec = |k: &str| {
-        secrets
-            .get(k)
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_string()
-    };
-    let auth = match kind {
-        CrmType::Zendesk => zendesk_auth(
-            c.settings
-                .get("email")
-                .and_then(|v| v.as_str())
-                .unwrap_or_default(),
-            &sec("api_token"),
-        ),
-        CrmType::Hubspot => format!("Bearer {}", sec("token")),
-        _ => String::new(),
-    };
-    Ok(Conn {
-        http,
-        kind,
-        name: &c.name,
-        base: &c.base_url,
-        auth,
-        deadline_ms: platform::now_ms() + cfg.crm_timeout_ms as i64,
-    })
 }
 
 #[worker::send]

@@ -231,7 +231,7 @@ async fn detail(
     me: Staff,
     Path(id): Path<String>,
 ) -> AppResult<Json<serde_json::Value>> {
-    let (_, db) = context(&state)?;
+    let (cfg, db) = context(&state)?;
     let ticket = find_visible(&db, &me, &id).await?;
     let messages = tickets::messages(&db, &me.tenant, &ticket.ticket_id).await?;
     let draft = drafts::latest(&db, &me.tenant, &ticket.ticket_id).await?;
@@ -249,9 +249,21 @@ async fn detail(
         None => Vec::new(),
     };
     let events = tickets::events(&db, &me.tenant, &ticket.ticket_id).await?;
+    // The customer's record in the primary CRM (looked up once per TTL; a CRM failure leaves it out).
+    let crm = crate::jobs::crm::enrich(
+        &db,
+        &cfg,
+        &me.tenant,
+        &ticket.ticket_id,
+        ticket.customer_email.as_deref(),
+        ticket.customer_phone.as_deref(),
+    )
+    .await
+    .unwrap_or(None)
+    .map(|(kind, customer)| serde_json::json!({"crm_type": kind, "customer": customer}));
     Ok(Json(serde_json::json!({
         "ticket": ticket, "messages": messages, "draft": draft,
-        "customer_tickets": customer_tickets, "events": events,
+        "customer_tickets": customer_tickets, "events": events, "crm_customer": crm,
     })))
 }
 

@@ -151,3 +151,50 @@ pub async fn cache(
     .await?;
     Ok(())
 }
+
+/// The tenant's primary connection of a supported vendor (Zendesk, HubSpot).
+pub async fn primary(db: &Db, tenant: &str) -> AppResult<Option<Connection>> {
+    db.first(
+        &format!(
+            "SELECT {COLUMNS} FROM crm_connections WHERE tenant_id = ? AND is_primary = 1
+               AND type IN ('zendesk', 'hubspot') LIMIT 1"
+        ),
+        params![tenant],
+    )
+    .await
+}
+
+/// The CRM record stored on a ticket (JSON), if any.
+pub async fn ticket_crm_customer(
+    db: &Db,
+    tenant: &str,
+    ticket_id: &str,
+) -> AppResult<Option<serde_json::Value>> {
+    #[derive(Deserialize)]
+    struct R {
+        crm_customer: Option<String>,
+    }
+    let r: Option<R> = db
+        .first(
+            "SELECT crm_customer FROM tickets WHERE tenant_id = ? AND ticket_id = ?",
+            params![tenant, ticket_id],
+        )
+        .await?;
+    Ok(r.and_then(|r| r.crm_customer)
+        .and_then(|t| serde_json::from_str(&t).ok()))
+}
+
+/// Stores a CRM record on a ticket.
+pub async fn set_ticket_crm_customer(
+    db: &Db,
+    tenant: &str,
+    ticket_id: &str,
+    v: &serde_json::Value,
+) -> AppResult<()> {
+    db.run(
+        "UPDATE tickets SET crm_customer = ? WHERE tenant_id = ? AND ticket_id = ?",
+        params![v.to_string(), tenant, ticket_id],
+    )
+    .await?;
+    Ok(())
+}

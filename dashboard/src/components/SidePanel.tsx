@@ -62,6 +62,12 @@ export function SidePanel({ detail, staff, assigneeRef, onTicket, onChanged, onN
           {t.customer_email && (
             <a href={`mailto:${t.customer_email}`} class="muted" data-testid="customer-email">{t.customer_email}</a>
           )}
+          {detail.crm_customer?.customer?.id && (
+            <span class="muted small" data-testid="crm-record">
+              {detail.crm_customer.crm_type} #{detail.crm_customer.customer.id}
+              {detail.crm_customer.customer.tier ? ` · tier ${detail.crm_customer.customer.tier}` : ''}
+            </span>
+          )}
           {t.customer_phone && (
             <a href={`tel:${t.customer_phone}`} class="muted" data-testid="customer-phone">{t.customer_phone}</a>
           )}
