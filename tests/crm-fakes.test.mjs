@@ -1,10 +1,10 @@
 /**
- * Tests of the Zendesk and HubSpot fakes themselves (tests/fakes/crm.mjs).
+ * Tests of the Zendesk, HubSpot and Freshdesk fakes themselves (tests/fakes/crm.mjs).
  * Run: node --test tests/crm-fakes.test.mjs
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startHubSpot, startZendesk } from './fakes/crm.mjs';
+import { startFreshdesk, startHubSpot, startZendesk } from './fakes/crm.mjs';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const ZENDESK_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;
@@ -433,5 +433,119 @@ describe('HubSpot fake', () => {
     assert.equal(res.status, 200);
     assert.ok(Date.now() - t0 >= 110);
     assert.ok(hs.requests.some((r) => r.path === '/crm/v3/objects/contacts/search' && r.json !== undefined));
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+
+describe('Freshdesk fake', () => {
+  const KEY = 'sFa8x2rLkQ9mZ1pT4vWy';
+  let fd;
+  const auth = (user = KEY, pass = 'X') => `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
+  const get = (path) => call(`${fd.url}${path}`, { headers: { authorization: auth() } });
+  const send = (method, path, body) => call(`${fd.url}${path}`, {
+    method,
+    headers: { authorization: auth(), 'content-type': 'application/json' },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+
+  before(async () => {
+    fd = await startFreshdesk({
+      apiKey: KEY,
+      contacts: [
+        { id: 432, name: 'Jane Doe', email: 'Jane@Example.com', phone: '+1 415 555 0142', mobile: '+14155550199', company_id: 7 },
+        { id: 433, name: 'Bob Roe', email: 'bob@example.com' },
+      ],
+      tickets: [{ id: 20, subject: 'Broken widget', description: '<div>It <b>broke</b>.</div>', status: 2, priority: 3, requester_id: 432 }],
+    });
+  });
+  after(() => fd.close());
+
+  test('authentication is Basic {apiKey}:X; anything else is 401 invalid_credentials', async () => {
+    for (const authorization of [undefined, auth('wrong'), `Bearer ${KEY}`]) {
+      const res = await call(`${fd.url}/api/v2/contacts/432`, { headers: authorization ? { authorization } : {} });
+      assert.equal(res.status, 401);
+      assert.deepEqual(res.json, { code: 'invalid_credentials', message: 'You have to be logged in to perform this action.' });
+    }
+    const ok = await get('/api/v2/contacts/432');
+    assert.equal(ok.status, 200);
+    assert.equal(ok.headers.get('x-ratelimit-total'), '700');
+    assert.ok(Number(ok.headers.get('x-ratelimit-remaining')) < 700);
+  });
+
+  test('contacts: view, 404 with an empty body, filter by email / phone', async () => {
+    const res = await get('/api/v2/contacts/432');
+    for (const k of ['id', 'name', 'email', 'phone', 'mobile', 'company_id', 'created_at', 'updated_at']) assert.ok(k in res.json, k);
+    assert.equal(res.json.company_id, 7);
+    assert.match(res.json.created_at, ZENDESK_TIME);
+    const missing = await get('/api/v2/contacts/999');
+    assert.equal(missing.status, 404);
+    assert.equal(missing.text, '');
+
+    const byEmail = await get('/api/v2/contacts?email=jane%40example.com');
+    assert.equal(byEmail.status, 200);
+    assert.deepEqual(byEmail.json.map((c) => c.id), [432]);
+    assert.deepEqual((await get(`/api/v2/contacts?phone=${encodeURIComponent('+14155550142')}`)).json.map((c) => c.id), [432]);
+    assert.deepEqual((await get('/api/v2/contacts?email=nobody%40example.com')).json, []);
+    assert.equal((await get('/api/v2/contacts')).json.length, 2);
+  });
+
+  test('tickets: view, create 201, validation 400, update 200, 404', async () => {
+    const got = await get('/api/v2/tickets/20');
+    assert.equal(got.status, 200);
+    assert.equal(got.json.description_text, 'It broke.');
+    assert.equal(got.json.status, 2);
+    assert.equal(got.json.priority, 3);
+    assert.equal(got.json.requester_id, 432);
+    assert.equal((await get('/api/v2/tickets/999')).status, 404);
+
+    const created = await send('POST', '/api/v2/tickets', { subject: 'Refund', description: 'Charged twice', email: 'bob@example.com', status: 2, priority: 4 });
+    assert.equal(created.status, 201, created.text);
+    assert.equal(created.json.requester_id, 433);
+    assert.equal(created.json.priority, 4);
+    assert.equal(created.headers.get('location'), `${fd.url}/api/v2/tickets/${created.json.id}`);
+    assert.equal(fd.tickets.at(-1).id, created.json.id);
+
+    const newContact = await send('POST', '/api/v2/tickets', { subject: 'Hi', description: 'x', email: 'new@example.com', status: 2, priority: 1 });
+    assert.equal(newContact.status, 201);
+    assert.equal(fd.contacts.at(-1).email, 'new@example.com');
+    assert.equal(newContact.json.requester_id, fd.contacts.at(-1).id);
+
+    const bad = await send('POST', '/api/v2/tickets', { subject: 'x', description: 'y', status: 9, priority: 'high', colour: 'red' });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.json.description, 'Validation failed');
+    const codes = Object.fromEntries(bad.json.errors.map((e) => [e.field, e.code]));
+    assert.deepEqual(codes, { colour: 'invalid_field', status: 'invalid_value', priority: 'datatype_mismatch', requester_id: 'missing_field' });
+    for (const e of bad.json.errors) assert.equal(typeof e.message, 'string');
+    assert.equal((await send('POST', '/api/v2/tickets', '{nope')).json.code, 'invalid_json');
+
+    const updated = await send('PUT', `/api/v2/tickets/${created.json.id}`, { status: 4, priority: 2 });
+    assert.equal(updated.status, 200);
+    assert.equal(updated.json.status, 4);
+    assert.equal(updated.json.priority, 2);
+    assert.equal((await send('PUT', '/api/v2/tickets/20', { status: 6 })).status, 400);
+    assert.equal((await send('PUT', '/api/v2/tickets/999', { status: 4 })).status, 404);
+  });
+
+  test('fail(): 429 with Retry-After, 500, times; delay()', async () => {
+    fd.fail(/^GET \/api\/v2\/contacts/, { status: 429, times: 2 });
+    const limited = await get('/api/v2/contacts?email=bob%40example.com');
+    assert.equal(limited.status, 429);
+    assert.equal(limited.headers.get('retry-after'), '60');
+    assert.equal(limited.headers.get('x-ratelimit-remaining'), '0');
+    fd.fail(/tickets/, { status: 429, retryAfter: 5 });
+    assert.equal((await get('/api/v2/tickets/20')).headers.get('retry-after'), '5');
+    assert.equal((await get('/api/v2/contacts/432')).status, 429);
+    assert.equal((await get('/api/v2/contacts/432')).status, 200);
+    fd.fail(/tickets/, { status: 401 });
+    assert.equal((await get('/api/v2/tickets/20')).json.code, 'invalid_credentials');
+    fd.fail(/tickets/, { status: 500 });
+    assert.equal((await get('/api/v2/tickets/20')).status, 500);
+
+    fd.delay(/tickets\/20/, { ms: 120 });
+    const t0 = Date.now();
+    assert.equal((await get('/api/v2/tickets/20')).status, 200);
+    assert.ok(Date.now() - t0 >= 110);
+    assert.ok(fd.requests.some((r) => r.method === 'POST' && r.json?.subject === 'Refund'));
   });
 });

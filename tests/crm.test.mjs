@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { FIXTURES, emlFiles, startEdgedesk } from './support/worker.mjs';
-import { startHubSpot, startZendesk } from './fakes/crm.mjs';
+import { startFreshdesk, startHubSpot, startZendesk } from './fakes/crm.mjs';
 
 const ZD_TOKEN = 'zd-api-token-0123456789abcdef';
 const HS_TOKEN = 'pat-na1-0123456789abcdef-0123';
@@ -156,6 +156,43 @@ describe('ticket enrichment from the primary CRM', () => {
     } finally {
       await h.dispose();
       await zd.close();
+    }
+  });
+});
+
+describe('Freshdesk', () => {
+  test('customers by id, e-mail and phone; tickets with status and priority mapped; refused key 502', async () => {
+    const KEY = 'fd-api-key-0123456789';
+    const fd = await startFreshdesk({ apiKey: KEY,
+      contacts: [{ id: 4301, name: 'Mei Lin', email: 'mei.lin@example.org', phone: '+15550104301', company_id: 88 }],
+      tickets: [{ id: 12, subject: 'Jacket sizes', description: '<p>More sizes?</p>', status: 3, priority: 1, requester_id: 4301 }] });
+    const h = await startEdgedesk({ vars: { CS_ENCRYPTION_KEY: Buffer.alloc(32, 4).toString('base64'), CRM_TIMEOUT_MS: '2500' } });
+    try {
+      const token = await h.login();
+      const api = (method, path, body) => h.api(method, path, { token, body });
+      const c = await api('POST', '/api/v1/admin/connections', { type: 'freshdesk', name: 'Freshdesk', base_url: fd.url, secrets: { api_key: KEY } });
+      assert.equal(c.status, 201, c.text);
+      assert.ok(!c.text.includes(KEY));
+      for (const body of [{ customer_id: '4301' }, { email: 'mei.lin@example.org' }, { phone: '+1 555 010 4301' }]) {
+        const r = await api('POST', '/api/v1/crm/customer?fresh=true', { crm_type: 'freshdesk', ...body });
+        assert.equal(r.status, 200, r.text);
+        assert.deepEqual([r.json.id, r.json.name, r.json.tier], ['4301', 'Mei Lin', 'company 88'], JSON.stringify(body));
+      }
+      const t = await api('POST', '/api/v1/crm/ticket', { crm_type: 'freshdesk', ticket_id: '12' });
+      assert.deepEqual([t.json.status, t.json.priority, t.json.customer_id], ['pending', 'low', '4301']);
+      const created = await api('POST', '/api/v1/crm/tickets', { crm_type: 'freshdesk', subject: 'Callback', description: 'Call her', priority: 'high', customer_id: '4301' });
+      assert.equal(created.status, 201, created.text);
+      assert.deepEqual([created.json.status, created.json.priority], ['open', 'high']);
+      const upd = await api('PATCH', `/api/v1/crm/tickets/freshdesk/${created.json.id}`, { status: 'solved' });
+      assert.equal(upd.json.status, 'solved');
+      assert.equal(fd.tickets.find((x) => String(x.id) === created.json.id).status, 4, 'solved → 4 Resolved');
+      fd.fail(/contacts\/4301/, { status: 401 });
+      const refused = await api('POST', '/api/v1/crm/customer?fresh=true', { crm_type: 'freshdesk', customer_id: '4301' });
+      assert.equal(refused.status, 502);
+      assert.equal(refused.json.error.code, 'crm_auth_failed');
+    } finally {
+      await h.dispose();
+      await fd.close();
     }
   });
 });

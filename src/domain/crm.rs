@@ -10,6 +10,8 @@
 //! | closed | closed | 4 (Closed) |
 //!
 //! Priorities: Zendesk low/normal/high/urgent ↔ low/medium/high/urgent; HubSpot LOW/MEDIUM/HIGH/URGENT ↔ the same.
+//! Freshdesk: status 2 Open ↔ open (new is set as Open), 3 Pending ↔ pending, 4 Resolved ↔ solved, 5 Closed ↔
+//! closed; priority 1 Low, 2 Medium, 3 High, 4 Urgent.
 
 use serde::{Deserialize, Serialize};
 
@@ -209,6 +211,48 @@ pub fn to_hubspot_priority(p: &str) -> Option<&'static str> {
     })
 }
 
+/// Freshdesk status (2 Open, 3 Pending, 4 Resolved, 5 Closed) → unified.
+pub fn freshdesk_status(s: i64) -> &'static str {
+    match s {
+        3 => "pending",
+        4 => "solved",
+        5 => "closed",
+        _ => "open",
+    }
+}
+
+/// Unified status → Freshdesk (`new` is Open).
+pub fn to_freshdesk_status(s: &str) -> Option<i64> {
+    Some(match s {
+        "new" | "open" => 2,
+        "pending" => 3,
+        "solved" => 4,
+        "closed" => 5,
+        _ => return None,
+    })
+}
+
+/// Freshdesk priority (1 Low … 4 Urgent) → unified.
+pub fn freshdesk_priority(p: i64) -> &'static str {
+    match p {
+        1 => "low",
+        3 => "high",
+        4 => "urgent",
+        _ => "medium",
+    }
+}
+
+/// Unified priority → Freshdesk.
+pub fn to_freshdesk_priority(p: &str) -> Option<i64> {
+    Some(match p {
+        "low" => 1,
+        "medium" => 2,
+        "high" => 3,
+        "urgent" => 4,
+        _ => return None,
+    })
+}
+
 /// How long to wait before retry `attempt` (1-based) of a rate-limited or failed call, in ms: the vendor's
 /// `Retry-After` when given, else 250 ms · 2^(attempt−1) with up to 50 % random jitter (`jitter` in 0..1).
 pub fn retry_delay_ms(attempt: u32, retry_after_secs: Option<u64>, jitter: f64) -> u64 {
@@ -235,6 +279,17 @@ mod tests {
         }
         assert_eq!(zendesk_status("hold"), "pending");
         assert_eq!(to_zendesk_status("bogus"), None);
+    }
+
+    #[test]
+    fn freshdesk_tables() {
+        for s in ["open", "pending", "solved", "closed"] {
+            assert_eq!(freshdesk_status(to_freshdesk_status(s).unwrap()), s);
+        }
+        assert_eq!(to_freshdesk_status("new"), Some(2));
+        for p in PRIORITIES {
+            assert_eq!(freshdesk_priority(to_freshdesk_priority(p).unwrap()), *p);
+        }
     }
 
     #[test]

@@ -1,4 +1,7 @@
-//! CRM vendors behind the unified API (implemented: Zendesk Support and HubSpot CRM):
+//! CRM vendors behind the unified API (implemented: Zendesk Support, HubSpot CRM and Freshdesk):
+//! - Freshdesk (<https://developers.freshdesk.com/api/>): Basic auth `{api_key}:X`; `GET /api/v2/contacts/{id}`,
+//!   `GET /api/v2/contacts?email=|phone=`, `GET|PUT /api/v2/tickets/{id}`, `POST /api/v2/tickets`; errors
+//!   `{"description","errors":[…]}` / `{"code","message"}`.
 //! - Zendesk (<https://developer.zendesk.com/api-reference/ticketing/introduction/>): Basic auth
 //!   `{email}/token:{api_token}`; `GET /api/v2/users/{id}.json`, `GET /api/v2/users/search.json?query=email:…|phone:…`,
 //!   `GET|PUT /api/v2/tickets/{id}.json`, `POST /api/v2/tickets.json`; errors `{"error","description"}`.
@@ -42,6 +45,11 @@ pub enum Lookup {
     Email(String),
     /// By phone.
     Phone(String),
+}
+
+/// The `Authorization` header of a Freshdesk API key (Basic, the key as user and `X` as password).
+pub fn freshdesk_auth(key: &str) -> String {
+    format!("Basic {}", STANDARD.encode(format!("{key}:X")))
 }
 
 /// The `Authorization` header of a Zendesk API token.
@@ -224,6 +232,41 @@ impl Conn<'_> {
                 };
                 Ok(contact.map(|c| hubspot_customer(&c)))
             }
+            crm::CrmType::Freshdesk => {
+                let contact = match by {
+                    Lookup::Id(id) => match self
+                        .call(Method::Get, &format!("/api/v2/contacts/{}", enc(id)), None)
+                        .await?
+                    {
+                        Some(r) => Some(self.json(&r)?),
+                        None => None,
+                    },
+                    Lookup::Email(v) | Lookup::Phone(v) => {
+                        let field = if matches!(by, Lookup::Email(_)) {
+                            "email"
+                        } else {
+                            "phone"
+                        };
+                        let q =
+                            serde_urlencoded::to_string([(field, v.as_str())]).unwrap_or_default();
+                        match self
+                            .call(Method::Get, &format!("/api/v2/contacts?{q}"), None)
+                            .await?
+                        {
+                            Some(r) => self.json(&r)?.get(0).cloned(),
+                            None => None,
+                        }
+                    }
+                };
+                Ok(contact.map(|c| Customer {
+                    id: s(&c, "id").unwrap_or_default(),
+                    name: s(&c, "name"),
+                    email: s(&c, "email"),
+                    phone: s(&c, "phone").or_else(|| s(&c, "mobile")),
+                    tier: s(&c, "company_id").map(|id| format!("company {id}")),
+                    metadata: serde_json::json!({"company_id": c.get("company_id")}),
+                }))
+            }
             other => Err(self.fail(
                 501,
                 "crm_not_supported",
@@ -253,6 +296,10 @@ impl Conn<'_> {
                     None => None,
                 },
             ),
+            crm::CrmType::Freshdesk => Ok(match self.call(Method::Get, &format!("/api/v2/tickets/{}", enc(id)), None).await? {
+                Some(r) => Some(freshdesk_ticket(&self.json(&r)?)),
+                None => None,
+            }),
             other => Err(self.fail(501, "crm_not_supported", &format!("{} is not supported yet", other.as_str()), None)),
         }
     }
@@ -293,6 +340,21 @@ impl Conn<'_> {
                 .await?
                 .and_then(|r| self.json(&r).ok())
                 .map(|v| hubspot_ticket(&v))
+            }
+            crm::CrmType::Freshdesk => {
+                let mut ticket = serde_json::json!({"subject": t.subject,
+                    "description": t.description.clone().unwrap_or_else(|| t.subject.clone()), "status": 2,
+                    "priority": t.priority.as_deref().and_then(crm::to_freshdesk_priority).unwrap_or(2)});
+                if let Some(c) = &t.customer_id {
+                    ticket["requester_id"] = c
+                        .parse::<i64>()
+                        .map(serde_json::Value::from)
+                        .unwrap_or_else(|_| c.clone().into());
+                }
+                self.call(Method::Post, "/api/v2/tickets", Some(ticket))
+                    .await?
+                    .and_then(|r| self.json(&r).ok())
+                    .map(|v| freshdesk_ticket(&v))
             }
             other => {
                 return Err(self.fail(
@@ -362,6 +424,27 @@ impl Conn<'_> {
                     .and_then(|r| self.json(&r).ok())
                     .map(|v| hubspot_ticket(&v)))
             }
+            crm::CrmType::Freshdesk => {
+                let mut ticket = serde_json::json!({});
+                if let Some(s) = t.status.as_deref().and_then(crm::to_freshdesk_status) {
+                    ticket["status"] = s.into();
+                }
+                if let Some(p) = t.priority.as_deref().and_then(crm::to_freshdesk_priority) {
+                    ticket["priority"] = p.into();
+                }
+                if let Some(s) = &t.subject {
+                    ticket["subject"] = s.clone().into();
+                }
+                Ok(self
+                    .call(
+                        Method::Put,
+                        &format!("/api/v2/tickets/{}", enc(id)),
+                        Some(ticket),
+                    )
+                    .await?
+                    .and_then(|r| self.json(&r).ok())
+                    .map(|v| freshdesk_ticket(&v)))
+            }
             other => Err(self.fail(
                 501,
                 "crm_not_supported",
@@ -369,6 +452,21 @@ impl Conn<'_> {
                 None,
             )),
         }
+    }
+}
+
+fn freshdesk_ticket(t: &serde_json::Value) -> Ticket {
+    Ticket {
+        id: s(t, "id").unwrap_or_default(),
+        subject: s(t, "subject"),
+        description: s(t, "description_text").or_else(|| s(t, "description")),
+        status: crm::freshdesk_status(t.get("status").and_then(|v| v.as_i64()).unwrap_or(2)).into(),
+        priority: crm::freshdesk_priority(t.get("priority").and_then(|v| v.as_i64()).unwrap_or(2))
+            .into(),
+        customer_id: s(t, "requester_id"),
+        created_at: s(t, "created_at"),
+        updated_at: s(t, "updated_at"),
+        metadata: serde_json::json!({"vendor_status": t.get("status"), "tags": t.get("tags")}),
     }
 }
 

@@ -41,6 +41,7 @@ pub async fn connect<'a>(cfg: &Config, http: &'a Http, c: &'a Connection) -> App
             &sec("api_token"),
         ),
         CrmType::Hubspot => format!("Bearer {}", sec("token")),
+        CrmType::Freshdesk => crate::integrations::crm::freshdesk_auth(&sec("api_key")),
         _ => String::new(),
     };
     Ok(Conn {

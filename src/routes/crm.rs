@@ -467,7 +467,7 @@ async fn health(State(state): State<AppState>, me: Staff) -> AppResult<Json<serd
         .await?
         .iter()
         .map(|c| {
-            let supported = matches!(CrmType::parse(&c.kind), Some(CrmType::Zendesk | CrmType::Hubspot));
+            let supported = matches!(CrmType::parse(&c.kind), Some(CrmType::Zendesk | CrmType::Hubspot | CrmType::Freshdesk));
             serde_json::json!({"id": c.id, "type": c.kind, "name": c.name, "is_primary": c.is_primary,
                 "configured": c.secrets_enc.is_some(), "supported": supported})
         })

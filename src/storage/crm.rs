@@ -157,7 +157,7 @@ pub async fn primary(db: &Db, tenant: &str) -> AppResult<Option<Connection>> {
     db.first(
         &format!(
             "SELECT {COLUMNS} FROM crm_connections WHERE tenant_id = ? AND is_primary = 1
-               AND type IN ('zendesk', 'hubspot') LIMIT 1"
+               AND type IN ('zendesk', 'hubspot', 'freshdesk') LIMIT 1"
         ),
         params![tenant],
     )

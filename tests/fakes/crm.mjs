@@ -1,5 +1,6 @@
 /**
- * Loopback HTTP fakes of the two CRMs Edgedesk looks customers up in and files tickets to, for black-box tests:
+ * Loopback HTTP fakes of the CRMs Edgedesk looks customers up in and files tickets to, for black-box tests
+ * (startFreshdesk() — Freshdesk API v2 — is documented in its own section at the end of this file):
  *
  * startZendesk() — Zendesk Support (Ticketing) API v2:
  *   GET  /api/v2/users/{id}.json                       Show User
@@ -943,6 +944,226 @@ export async function startHubSpot({ token, contacts = [], tickets = [], port = 
     contacts: stores.contacts,
     /** Tickets: {id, properties, createdAt, updatedAt, archived, associations?} (live). */
     tickets: stores.tickets,
+    requests: server.requests,
+    fail: server.fail,
+    delay: server.delay,
+    close: server.close,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Freshdesk.
+//
+// startFreshdesk() — Freshdesk API v2 (https://developers.freshdesk.com/api/):
+//   GET  /api/v2/contacts/{id}                 View a Contact
+//   GET  /api/v2/contacts?email=…|phone=…|mobile=…|company_id=…   List Contacts (filters ANDed; array)
+//   GET  /api/v2/tickets/{id}                  View a Ticket
+//   POST /api/v2/tickets                       Create a Ticket (201 + Location)
+//   PUT  /api/v2/tickets/{id}                  Update a Ticket (200)
+// Faithful: Basic auth `{apiKey}:X` (any password is accepted by Freshdesk; only the key is checked), else 401
+// `{"code":"invalid_credentials","message":"You have to be logged in to perform this action."}`; unknown record
+// 404 with an empty body (Freshdesk's status-code table: "404 Requested resource not found"); validation 400
+// `{"description":"Validation failed","errors":[{field,message,code}]}` with the documented codes missing_field,
+// invalid_value, invalid_field, datatype_mismatch; non-JSON bodies 415 / invalid JSON 400 invalid_json;
+// status 2 Open, 3 Pending, 4 Resolved, 5 Closed; priority 1 Low … 4 Urgent; source default 2 (Email); ISO UTC
+// timestamps without milliseconds; X-RateLimit-Total / -Remaining / -Used-CurrentRequest on every response; 429
+// (injected) with Retry-After (default 60 s).
+// Simplified: the 404 body and the 429 body text are from memory of live responses, not verified against a
+// portal; no agents, groups, companies, custom fields, attachments, conversations, search/filter query API,
+// pagination (lists return everything), or real rate limiting. Creating a ticket with an unknown `email` creates
+// the contact, as Freshdesk does.
+
+const FRESHDESK_STATUSES = { 2: 'Open', 3: 'Pending', 4: 'Resolved', 5: 'Closed' };
+const FRESHDESK_PRIORITIES = { 1: 'Low', 2: 'Medium', 3: 'High', 4: 'Urgent' };
+const FRESHDESK_RATE_LIMIT = 700;
+const FRESHDESK_TICKET_FIELDS = ['subject', 'description', 'email', 'requester_id', 'phone', 'name', 'status', 'priority',
+  'source', 'type', 'tags', 'cc_emails', 'responder_id', 'group_id', 'company_id', 'due_by', 'fr_due_by', 'custom_fields'];
+const fdTime = zendeskTime;
+const fdInvalid = (errors) => new HttpError(json(400, { description: 'Validation failed', errors }));
+const fdNotFound = () => new HttpError({ status: 404, headers: {}, body: '' });
+
+function freshdeskFaultBody(status, message) {
+  switch (status) {
+    case 400: return { description: 'Validation failed', errors: [{ field: 'base', message: message ?? 'Invalid request', code: 'invalid_value' }] };
+    case 401: return { code: 'invalid_credentials', message: message ?? 'You have to be logged in to perform this action.' };
+    case 403: return { code: 'access_denied', message: message ?? 'You are not authorized to perform this action.' };
+    case 404: return message ?? '';
+    case 429: return { message: message ?? 'You have exceeded the limit of requests per hour' };
+    default: return message ?? (status >= 500 ? 'Internal Server Error' : 'Bad Request');
+  }
+}
+
+/**
+ * Starts the Freshdesk API v2 fake on 127.0.0.1.
+ * @param {{apiKey: string, contacts?: object[], tickets?: object[], port?: number}} opts
+ * Partial contacts/tickets get Freshdesk's defaults; the handle's arrays are the live objects the API serves.
+ */
+export async function startFreshdesk({ apiKey, contacts = [], tickets = [], port = 0 } = {}) {
+  if (!apiKey) throw new TypeError('startFreshdesk: apiKey is required');
+  let nextContactId = 43000000001;
+  let nextTicketId = 1;
+  let minute = 0;
+  let usedThisMinute = 0;
+  const contactList = [];
+  const ticketList = [];
+
+  function makeContact(p) {
+    const id = Number(p.id ?? nextContactId++);
+    if (id >= nextContactId) nextContactId = id + 1;
+    const now = fdTime();
+    const c = {
+      active: false, address: null, company_id: null, description: null, email: null, id, job_title: null,
+      language: 'en', mobile: null, name: p.name ?? (p.email ? p.email.split('@')[0] : 'Caller'), phone: null,
+      time_zone: 'Eastern Time (US & Canada)', twitter_id: null, other_emails: [], tags: [], custom_fields: {},
+      unique_external_id: null, created_at: now, updated_at: p.created_at ?? now, ...clone(p),
+    };
+    c.id = id;
+    contactList.push(c);
+    return c;
+  }
+  function makeTicket(p) {
+    const id = Number(p.id ?? nextTicketId++);
+    if (id >= nextTicketId) nextTicketId = id + 1;
+    const now = fdTime();
+    const description = p.description ?? '';
+    const t = {
+      cc_emails: [], fwd_emails: [], reply_cc_emails: [], email_config_id: null, fr_escalated: false, spam: false,
+      group_id: null, priority: 1, requester_id: null, responder_id: null, source: 2, company_id: null, status: 2,
+      subject: '', to_emails: null, product_id: null, id, type: null, due_by: now, fr_due_by: now, is_escalated: false,
+      description, description_text: description.replace(/<[^>]*>/g, ''), custom_fields: {}, tags: [],
+      attachments: [], created_at: now, updated_at: p.created_at ?? now, ...clone(p),
+    };
+    t.id = id;
+    if (p.description_text === undefined) t.description_text = t.description.replace(/<[^>]*>/g, '');
+    ticketList.push(t);
+    return t;
+  }
+  contacts.forEach(makeContact);
+  tickets.forEach(makeTicket);
+
+  function authorize(req) {
+    const m = /^Basic\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+    const user = m ? Buffer.from(m[1], 'base64').toString('utf8').split(':')[0] : null;
+    if (user !== apiKey) throw new HttpError(json(401, freshdeskFaultBody(401)));
+  }
+  function bodyOf(req) {
+    if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) {
+      throw new HttpError(json(415, { code: 'invalid_content_type', message: `Content-Type header is set to ${req.headers['content-type'] ?? ''}. It should be set to application/json` }));
+    }
+    if (req.json === undefined || req.json === null || typeof req.json !== 'object' || Array.isArray(req.json)) {
+      throw new HttpError(json(400, { code: 'invalid_json', message: 'Request body has invalid json format' }));
+    }
+    return req.json;
+  }
+  function validateTicket(body, creating) {
+    const errors = [];
+    for (const field of Object.keys(body)) {
+      if (!FRESHDESK_TICKET_FIELDS.includes(field)) errors.push({ field, message: 'Unexpected/invalid field in request', code: 'invalid_field' });
+    }
+    for (const [field, allowed] of [['status', FRESHDESK_STATUSES], ['priority', FRESHDESK_PRIORITIES]]) {
+      if (body[field] === undefined) continue;
+      if (!Number.isInteger(body[field])) errors.push({ field, message: 'Value set is of type String.It should be a/an Integer', code: 'datatype_mismatch' });
+      else if (!allowed[body[field]]) errors.push({ field, message: `It should be one of these values: '${Object.keys(allowed).join(',')}'`, code: 'invalid_value' });
+    }
+    for (const field of ['subject', 'description']) {
+      if (body[field] !== undefined && typeof body[field] !== 'string') errors.push({ field, message: 'Value set is of type Integer.It should be a/an String', code: 'datatype_mismatch' });
+    }
+    if (body.email !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(String(body.email))) {
+      errors.push({ field: 'email', message: "It should be in the 'valid email address' format", code: 'invalid_value' });
+    }
+    if (body.requester_id !== undefined && !contactList.some((c) => c.id === body.requester_id)) {
+      errors.push({ field: 'requester_id', message: 'There is no contact matching the given requester_id', code: 'invalid_value' });
+    }
+    if (creating) {
+      if (body.email === undefined && body.requester_id === undefined && body.phone === undefined) {
+        errors.push({ field: 'requester_id', message: 'Please fill at least 1 of email, mobile, phone, requester_id, twitter_id, unique_external_id fields', code: 'missing_field' });
+      }
+      if (body.phone !== undefined && body.email === undefined && body.requester_id === undefined && body.name === undefined) {
+        errors.push({ field: 'name', message: 'It should be a/an String', code: 'missing_field' });
+      }
+    }
+    if (errors.length) throw fdInvalid(errors);
+  }
+  function applyTicket(t, body) {
+    const { email, phone, name, ...rest } = body;
+    if (email !== undefined || (phone !== undefined && body.requester_id === undefined)) {
+      const found = email !== undefined
+        ? contactList.find((c) => (c.email ?? '').toLowerCase() === String(email).toLowerCase())
+        : contactList.find((c) => digitsOf(c.phone) === digitsOf(phone));
+      t.requester_id = (found ?? makeContact({ email: email ?? null, phone: phone ?? null, name })).id;
+    }
+    Object.assign(t, clone(rest));
+    if (body.description !== undefined) t.description_text = t.description.replace(/<[^>]*>/g, '');
+    t.updated_at = fdTime();
+  }
+
+  function route(req) {
+    authorize(req);
+    const url = new URL(req.path, 'http://x');
+    const p = url.pathname;
+    let m;
+    if (req.method === 'GET' && p === '/api/v2/contacts') {
+      const q = url.searchParams;
+      const matches = (c) => (!q.has('email') || (c.email ?? '').toLowerCase() === q.get('email').toLowerCase()
+          || c.other_emails.some((e) => e.toLowerCase() === q.get('email').toLowerCase()))
+        && (!q.has('phone') || (c.phone != null && digitsOf(c.phone) === digitsOf(q.get('phone'))))
+        && (!q.has('mobile') || (c.mobile != null && digitsOf(c.mobile) === digitsOf(q.get('mobile'))))
+        && (!q.has('company_id') || String(c.company_id) === q.get('company_id'));
+      return json(200, contactList.filter(matches));
+    }
+    if (req.method === 'GET' && (m = /^\/api\/v2\/contacts\/(\d+)$/.exec(p))) {
+      const c = contactList.find((x) => x.id === Number(m[1]));
+      if (!c) throw fdNotFound();
+      return json(200, c);
+    }
+    if (req.method === 'GET' && (m = /^\/api\/v2\/tickets\/(\d+)$/.exec(p))) {
+      const t = ticketList.find((x) => x.id === Number(m[1]));
+      if (!t) throw fdNotFound();
+      return json(200, t);
+    }
+    if (req.method === 'POST' && p === '/api/v2/tickets') {
+      const body = bodyOf(req);
+      validateTicket(body, true);
+      const t = makeTicket({});
+      applyTicket(t, body);
+      return json(201, t, { location: `${server.url}/api/v2/tickets/${t.id}` });
+    }
+    if (req.method === 'PUT' && (m = /^\/api\/v2\/tickets\/(\d+)$/.exec(p))) {
+      const t = ticketList.find((x) => x.id === Number(m[1]));
+      if (!t) throw fdNotFound();
+      const body = bodyOf(req);
+      validateTicket(body, false);
+      applyTicket(t, body);
+      return json(200, t);
+    }
+    throw fdNotFound();
+  }
+
+  function decorate(response) {
+    const h = response.headers;
+    const m = Math.floor(Date.now() / 60000);
+    if (m !== minute) { minute = m; usedThisMinute = 0; }
+    usedThisMinute += 1;
+    h['x-ratelimit-total'] ??= String(FRESHDESK_RATE_LIMIT);
+    h['x-ratelimit-remaining'] ??= String(response.status === 429 ? 0 : Math.max(0, FRESHDESK_RATE_LIMIT - usedThisMinute));
+    h['x-ratelimit-used-currentrequest'] ??= '1';
+  }
+
+  function faultResponse(fault) {
+    const body = faultBody(fault, freshdeskFaultBody(fault.status, fault.message));
+    const extra = {};
+    if (fault.status === 429 && fault.retryAfter === undefined) extra['retry-after'] = '60';
+    if (fault.status === 404 && body === '') return { status: 404, headers: { ...extra, ...fault.headers }, body: '' };
+    return faultReply(fault, body, extra);
+  }
+
+  const server = await serve({ name: 'freshdesk', port, dispatch: route, faultResponse, decorate });
+  return {
+    url: server.url,
+    /** Contacts (full Freshdesk objects, live). */
+    contacts: contactList,
+    /** Tickets (full Freshdesk objects, live), oldest first. */
+    tickets: ticketList,
     requests: server.requests,
     fail: server.fail,
     delay: server.delay,
