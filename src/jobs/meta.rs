@@ -277,6 +277,18 @@ impl Meta {
         Ok(id)
     }
 
+    /// Marks the customer's profile `failed` (retried later by the sweep, which also rotates on it).
+    async fn mark_failed(&self, customer_id: &str, now: &str) -> AppResult<()> {
+        self.db
+            .batch(vec![store::profile_failed(
+                &self.db,
+                &self.conf.tenant_id,
+                customer_id,
+                now,
+            )?])
+            .await
+    }
+
     /// Fetches the customer's profile from the Graph API unless a fresh one is stored (`force` ignores the TTL).
     /// A failure marks the profile `failed` (the next message or a manual fetch retries) and is returned.
     pub async fn fetch_profile(&self, customer_id: &str, force: bool) -> AppResult<()> {
@@ -309,14 +321,7 @@ impl Meta {
             _ => false,
         };
         let Some(ident) = customer.identities.iter().find(ours) else {
-            self.db
-                .batch(vec![store::profile_failed(
-                    &self.db,
-                    tenant,
-                    customer_id,
-                    &now,
-                )?])
-                .await?;
+            self.mark_failed(customer_id, &now).await?;
             return Err(AppError::Conflict(
                 "this customer has no Messenger or Instagram id on the configured page or account"
                     .into(),
@@ -325,14 +330,7 @@ impl Meta {
         let graph = match self.graph() {
             Ok(g) => g,
             Err(e) => {
-                self.db
-                    .batch(vec![store::profile_failed(
-                        &self.db,
-                        tenant,
-                        customer_id,
-                        &now,
-                    )?])
-                    .await?;
+                self.mark_failed(customer_id, &now).await?;
                 return Err(e);
             }
         };
@@ -365,14 +363,7 @@ impl Meta {
                     .await
             }
             Err(e) => {
-                self.db
-                    .batch(vec![store::profile_failed(
-                        &self.db,
-                        tenant,
-                        customer_id,
-                        &now,
-                    )?])
-                    .await?;
+                self.mark_failed(customer_id, &now).await?;
                 Err(AppError::Upstream(format!(
                     "the profile could not be read: {e}"
                 )))

@@ -131,31 +131,15 @@ async fn reply(
         serde_json::json!({"message_id": sent.message_id}),
         &now,
     )?);
-    if let Some(s) = status.filter(|s| s.as_str() != ticket.status) {
-        let patch = tickets::Patch {
-            status: Some(s.to_string()),
-            resolved_at: s.resolved_at_after(&now),
-            ..tickets::Patch::default()
-        };
-        stmts.push(tickets::patch(
-            &db,
-            &me.tenant,
-            &ticket.ticket_id,
-            &patch,
-            &now,
-        )?);
-        stmts.push(event(
-            &db,
-            &me,
-            &ticket.ticket_id,
-            "status",
-            serde_json::json!({"from": ticket.status, "to": s.as_str()}),
-            &now,
-        )?);
-    }
+    stmts.extend(status_after_send(&db, &me, &ticket, status, &now)?);
     db.batch(stmts).await?;
-    // The ticket's AI drafts are moot now: superseded, and deleted from Gmail so nobody sends a second reply.
-    draft_job::retire_gmail_drafts(&db, &gmail, &me.tenant, &ticket.ticket_id, true).await?;
+    // The ticket's AI drafts are moot now: superseded, and deleted from Gmail so nobody sends a second reply. The
+    // mail is out: a failure here is logged, never answered as an error (the agent would send again).
+    if let Err(e) =
+        draft_job::retire_gmail_drafts(&db, &gmail, &me.tenant, &ticket.ticket_id, true).await
+    {
+        worker::console_warn!("retiring drafts of {}: {e}", ticket.ticket_number);
+    }
     record_draft_use(&db, &me, &ticket.ticket_id, used_draft, text).await;
     let fresh = tickets::get(&db, &me.tenant, &ticket.ticket_id)
         .await?
@@ -170,6 +154,36 @@ async fn reply(
             "message_id_header": sent.rfc_message_id, "attachments": [],
         }, "ticket": fresh})),
     ))
+}
+
+/// Statements applying the status the agent chose to set with a reply (`None` or the current status: nothing),
+/// with its activity-log entry; shared by the e-mail, SMS and DM replies.
+fn status_after_send(
+    db: &crate::storage::Db,
+    me: &Staff,
+    ticket: &tickets::Ticket,
+    status: Option<Status>,
+    now: &str,
+) -> AppResult<Vec<worker::D1PreparedStatement>> {
+    let Some(s) = status.filter(|s| s.as_str() != ticket.status) else {
+        return Ok(Vec::new());
+    };
+    let patch = tickets::Patch {
+        status: Some(s.to_string()),
+        resolved_at: s.resolved_at_after(now),
+        ..tickets::Patch::default()
+    };
+    Ok(vec![
+        tickets::patch(db, &me.tenant, &ticket.ticket_id, &patch, now)?,
+        event(
+            db,
+            me,
+            &ticket.ticket_id,
+            "status",
+            serde_json::json!({"from": ticket.status, "to": s.as_str()}),
+            now,
+        )?,
+    ])
 }
 
 /// Records how much the agent changed the AI draft the reply started from (`draft_id` and its text): the
@@ -271,20 +285,7 @@ async fn sms_reply(
         serde_json::json!({"message_id": message_id, "via": "sms"}),
         &now,
     )?);
-    if let Some(s) = status.filter(|s| s.as_str() != ticket.status) {
-        let patch = tickets::Patch {
-            status: Some(s.to_string()),
-            resolved_at: s.resolved_at_after(&now),
-            ..tickets::Patch::default()
-        };
-        stmts.push(tickets::patch(
-            &db,
-            &me.tenant,
-            &ticket.ticket_id,
-            &patch,
-            &now,
-        )?);
-    }
+    stmts.extend(status_after_send(&db, me, ticket, status, &now)?);
     if let Err(e) = db.batch(stmts).await {
         worker::console_error!("SMS sent but not recorded on {}: {e}", ticket.ticket_number);
         return Err(e);
@@ -358,20 +359,7 @@ async fn dm_reply(
             &now,
         )?,
     ];
-    if let Some(s) = status.filter(|s| s.as_str() != ticket.status) {
-        let patch = tickets::Patch {
-            status: Some(s.to_string()),
-            resolved_at: s.resolved_at_after(&now),
-            ..tickets::Patch::default()
-        };
-        stmts.push(tickets::patch(
-            &db,
-            &me.tenant,
-            &ticket.ticket_id,
-            &patch,
-            &now,
-        )?);
-    }
+    stmts.extend(status_after_send(&db, me, ticket, status, &now)?);
     db.batch(stmts).await?;
     let fresh = tickets::get(&db, &me.tenant, &ticket.ticket_id)
         .await?
