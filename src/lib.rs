@@ -49,6 +49,10 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
             Ok(n) => worker::console_log!("meta profiles retried: {n} read"),
             Err(e) => worker::console_error!("meta profile retry: {e}"),
         }
+        match jobs::crm::sweep(&env).await {
+            Ok(n) => worker::console_log!("CRM enrichment: {n} tickets"),
+            Err(e) => worker::console_error!("CRM enrichment: {e}"),
+        }
         return;
     }
     let report = jobs::email_poll::run(&env, None).await;

@@ -38,10 +38,15 @@ describe('Zendesk fake', () => {
       users: [
         { id: 35436, name: 'Johnny Customer', email: 'Johnny@Example.com', phone: '+1 (415) 555-0142', tags: ['vip'], user_fields: { plan: 'pro' } },
         { id: 35437, name: 'Mary Other', email: 'mary@example.com', phone: '+442071838750' },
+        { id: 35438, name: 'Many Tickets', email: 'many@example.com' },
       ],
       tickets: [
         { id: 35, subject: 'Printer on fire', description: 'The smoke is very colorful.', status: 'open', priority: 'high', requester_id: 35436, tags: ['fire'] },
         { id: 36, subject: 'Old one', description: 'Done', status: 'closed', requester_id: 35436 },
+        { id: 40, subject: 'A', status: 'open', requester_id: 35438, created_at: '2024-01-01T10:00:00Z', updated_at: '2024-03-01T10:00:00Z' },
+        { id: 41, subject: 'B', status: 'solved', requester_id: 35438, created_at: '2024-02-01T10:00:00Z', updated_at: '2024-02-02T10:00:00Z' },
+        { id: 42, subject: 'C', status: 'pending', requester_id: 35438, created_at: '2024-03-01T10:00:00Z', updated_at: '2024-03-05T10:00:00Z' },
+        { id: 43, subject: 'D', status: 'new', requester_id: 35438, created_at: '2024-04-01T10:00:00Z', updated_at: '2024-04-01T10:00:00Z' },
       ],
     });
   });
@@ -118,6 +123,57 @@ describe('Zendesk fake', () => {
     assert.deepEqual(ticket.tags, ['fire']);
     assert.match(ticket.created_at, ZENDESK_TIME);
     assert.equal((await get('/api/v2/tickets/404.json')).status, 404);
+  });
+
+  test('list tickets requested by a user: every status, oldest first, offset pages, sort_by/sort_order, 404', async () => {
+    const res = await get('/api/v2/users/35438/tickets/requested.json');
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.json.tickets.map((t) => t.id), [40, 41, 42, 43]);
+    assert.deepEqual(res.json.tickets.map((t) => t.status), ['open', 'solved', 'pending', 'new'], 'no status filter on this endpoint');
+    assert.equal(res.json.count, 4);
+    assert.equal(res.json.next_page, null);
+    assert.equal(res.json.previous_page, null);
+    assert.equal(res.json.tickets[0].url, `${zd.url}/api/v2/tickets/40.json`);
+    assert.equal(res.headers.get('ratelimit-limit'), '700');
+    assert.deepEqual((await get('/api/v2/users/35438/tickets/requested')).json.tickets.map((t) => t.id), [40, 41, 42, 43], '.json is optional');
+
+    const sorted = await get('/api/v2/users/35438/tickets/requested.json?sort_by=updated_at&sort_order=desc');
+    assert.deepEqual(sorted.json.tickets.map((t) => t.id), [43, 42, 40, 41]);
+
+    const page1 = await get('/api/v2/users/35438/tickets/requested.json?per_page=2');
+    assert.deepEqual(page1.json.tickets.map((t) => t.id), [40, 41]);
+    assert.equal(page1.json.count, 4);
+    assert.ok(page1.json.next_page.startsWith(`${zd.url}/api/v2/users/35438/tickets/requested.json?`));
+    const page2 = await call(page1.json.next_page, { headers: { authorization: auth() } });
+    assert.deepEqual(page2.json.tickets.map((t) => t.id), [42, 43]);
+    assert.equal(page2.json.next_page, null);
+    assert.ok(page2.json.previous_page.includes('page=1'));
+
+    const none = await get('/api/v2/users/35437/tickets/requested.json');
+    assert.equal(none.status, 200);
+    assert.ok(none.json.tickets.every((t) => t.requester_id === 35437));
+    const missing = await get('/api/v2/users/999/tickets/requested.json');
+    assert.equal(missing.status, 404);
+    assert.deepEqual(missing.json, { error: 'RecordNotFound', description: 'Not found' });
+  });
+
+  test('list tickets requested by a user: cursor pagination (page[size], links.next, meta.has_more, sort=-field)', async () => {
+    const first = await get('/api/v2/users/35438/tickets/requested.json?page[size]=3');
+    assert.equal(first.status, 200, first.text);
+    assert.deepEqual(first.json.tickets.map((t) => t.id), [40, 41, 42]);
+    assert.equal(first.json.meta.has_more, true);
+    assert.equal(typeof first.json.meta.after_cursor, 'string');
+    assert.equal(first.json.count, undefined, 'no count with cursor pagination');
+    const next = await call(first.json.links.next, { headers: { authorization: auth() } });
+    assert.deepEqual(next.json.tickets.map((t) => t.id), [43]);
+    assert.equal(next.json.meta.has_more, false);
+    const back = await call(next.json.links.prev, { headers: { authorization: auth() } });
+    assert.deepEqual(back.json.tickets.map((t) => t.id), [40, 41, 42]);
+
+    const newest = await get(`/api/v2/users/35438/tickets/requested.json?${encodeURIComponent('page[size]')}=2&sort=-updated_at`);
+    assert.deepEqual(newest.json.tickets.map((t) => t.id), [43, 42]);
+    const bad = await get('/api/v2/users/35438/tickets/requested.json?page[size]=2&page[after]=!!');
+    assert.equal(bad.status, 400);
   });
 
   test('create ticket with a new requester {email,name}: 201, Location, new end-user, audit', async () => {
@@ -257,6 +313,10 @@ describe('HubSpot fake', () => {
       ],
       tickets: [
         { id: '2001', properties: { subject: 'Broken widget', content: 'It broke.', hs_pipeline_stage: '1', hs_ticket_priority: 'HIGH' } },
+        { id: '2002', properties: { subject: 'Open one', hs_pipeline_stage: '1' }, createdAt: '2024-01-01T10:00:00.000Z', associations: { contacts: ['101'] } },
+        { id: '2003', properties: { subject: 'Closed one', hs_pipeline_stage: '4' }, createdAt: '2024-02-01T10:00:00.000Z', associations: { contacts: [{ id: '101' }] } },
+        { id: '2004', properties: { subject: 'Bob\'s', hs_pipeline_stage: '2' }, associations: [{ to: { id: '102' }, types: [{ associationCategory: 'HUBSPOT_DEFINED', associationTypeId: 16 }] }] },
+        { id: '2005', properties: { subject: 'Waiting on us', hs_pipeline_stage: '3' }, createdAt: '2024-03-01T10:00:00.000Z', associations: { contacts: { results: [{ id: '101', type: 'ticket_to_contact' }] } } },
       ],
     });
   });
@@ -426,6 +486,42 @@ describe('HubSpot fake', () => {
     assert.equal((await get('/crm/v3/objects/tickets/2001')).status, 200);
   });
 
+  test('tickets search on associations.contact (seeded and created associations), open stages, sorts', async () => {
+    const byContact = (contactId, extra = [], body = {}) => send('POST', '/crm/v3/objects/tickets/search', {
+      filterGroups: [{ filters: [{ propertyName: 'associations.contact', operator: 'EQ', value: contactId }, ...extra] }],
+      properties: ['subject', 'hs_pipeline_stage'],
+      limit: 100,
+      ...body,
+    });
+    const all = await byContact('101');
+    assert.equal(all.status, 200, all.text);
+    const ids = all.json.results.map((r) => r.id);
+    for (const id of ['2002', '2003', '2005']) assert.ok(ids.includes(id), id);
+    assert.ok(!ids.includes('2001') && !ids.includes('2004'));
+
+    const open = await byContact('101', [{ propertyName: 'hs_pipeline_stage', operator: 'NEQ', value: '4' }], {
+      sorts: [{ propertyName: 'createdate', direction: 'DESCENDING' }],
+    });
+    assert.deepEqual(open.json.results.map((r) => r.id), ['2005', '2002']);
+    assert.equal(open.json.total, 2);
+    assert.deepEqual(open.json.results[0].properties.subject, 'Waiting on us');
+
+    assert.deepEqual((await byContact('102')).json.results.map((r) => r.id), ['2004']);
+    assert.deepEqual((await byContact('999')).json, { total: 0, results: [] });
+    const unassociated = await send('POST', '/crm/v3/objects/tickets/search', { filterGroups: [{ filters: [{ propertyName: 'associations.contact', operator: 'NOT_HAS_PROPERTY' }] }] });
+    assert.ok(unassociated.json.results.some((r) => r.id === '2001'));
+    assert.ok(!unassociated.json.results.some((r) => r.id === '2002'));
+
+    // A ticket created with associations (create form) is found the same way.
+    const created = await send('POST', '/crm/v3/objects/tickets', {
+      properties: { subject: 'From the phone', hs_pipeline_stage: '1' },
+      associations: [{ to: { id: '103' }, types: [{ associationCategory: 'HUBSPOT_DEFINED', associationTypeId: 16 }] }],
+    });
+    assert.deepEqual((await byContact('103')).json.results.map((r) => r.id), [created.json.id]);
+    assert.deepEqual((await get('/crm/v3/objects/tickets/2005?associations=contacts')).json.associations, { contacts: { results: [{ id: '101', type: 'ticket_to_contact' }] } });
+    assert.deepEqual(hs.tickets.find((t) => t.id === '2002').associations, [{ to: { id: '101' }, types: [{ associationCategory: 'HUBSPOT_DEFINED', associationTypeId: 16 }] }]);
+  });
+
   test('delay(): slow responses', async () => {
     hs.delay(/^POST \/crm\/v3\/objects\/contacts\/search/, { ms: 120 });
     const t0 = Date.now();
@@ -440,6 +536,7 @@ describe('HubSpot fake', () => {
 
 describe('Freshdesk fake', () => {
   const KEY = 'sFa8x2rLkQ9mZ1pT4vWy';
+  const daysAgo = (n) => new Date(Date.now() - n * 86400000).toISOString().replace(/\.\d{3}Z$/, 'Z');
   let fd;
   const auth = (user = KEY, pass = 'X') => `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
   const get = (path) => call(`${fd.url}${path}`, { headers: { authorization: auth() } });
@@ -456,7 +553,13 @@ describe('Freshdesk fake', () => {
         { id: 432, name: 'Jane Doe', email: 'Jane@Example.com', phone: '+1 415 555 0142', mobile: '+14155550199', company_id: 7 },
         { id: 433, name: 'Bob Roe', email: 'bob@example.com' },
       ],
-      tickets: [{ id: 20, subject: 'Broken widget', description: '<div>It <b>broke</b>.</div>', status: 2, priority: 3, requester_id: 432 }],
+      tickets: [
+        { id: 20, subject: 'Broken widget', description: '<div>It <b>broke</b>.</div>', status: 2, priority: 3, requester_id: 432 },
+        { id: 21, subject: 'Resolved', description: 'r', status: 4, requester_id: 432, created_at: daysAgo(5) },
+        { id: 22, subject: 'Old but pending', description: 'p', status: 3, requester_id: 432, created_at: daysAgo(45), updated_at: daysAgo(2) },
+        { id: 23, subject: 'Bob', description: 'b', status: 2, requester_id: 433 },
+        { id: 24, subject: 'Spam', description: 's', status: 2, requester_id: 432, spam: true },
+      ],
     });
   });
   after(() => fd.close());
@@ -525,6 +628,42 @@ describe('Freshdesk fake', () => {
     assert.equal(updated.json.priority, 2);
     assert.equal((await send('PUT', '/api/v2/tickets/20', { status: 6 })).status, 400);
     assert.equal((await send('PUT', '/api/v2/tickets/999', { status: 4 })).status, 404);
+  });
+
+  test('list all tickets: requester_id / email, past 30 days unless updated_since, order, include, pages', async () => {
+    const res = await get('/api/v2/tickets?requester_id=432');
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.json.map((t) => t.id), [20, 21], 'created in the last 30 days, newest first, no spam');
+    assert.ok(!('description' in res.json[0]) && !('description_text' in res.json[0]), 'description only with include');
+    assert.equal(res.json[1].status, 4, 'every status is listed');
+    assert.equal(res.headers.get('link'), null);
+    assert.deepEqual((await get('/api/v2/tickets?email=JANE%40example.com')).json.map((t) => t.id), [20, 21]);
+
+    const withOld = await get(`/api/v2/tickets?requester_id=432&updated_since=${encodeURIComponent(daysAgo(10))}`);
+    assert.deepEqual(withOld.json.map((t) => t.id), [20, 21, 22]);
+    const byUpdate = await get(`/api/v2/tickets?requester_id=432&updated_since=${encodeURIComponent(daysAgo(10))}&order_by=updated_at&order_type=asc`);
+    assert.deepEqual(byUpdate.json.map((t) => t.id), [21, 22, 20]);
+
+    const included = await get('/api/v2/tickets?requester_id=432&include=description,requester');
+    assert.equal(included.json[0].description_text, 'It broke.');
+    assert.deepEqual(included.json[0].requester, { email: 'Jane@Example.com', id: 432, mobile: '+14155550199', name: 'Jane Doe', phone: '+1 415 555 0142' });
+
+    const page1 = await get('/api/v2/tickets?requester_id=432&per_page=1');
+    assert.deepEqual(page1.json.map((t) => t.id), [20]);
+    const link = /^<([^>]+)>; rel="next"$/.exec(page1.headers.get('link'));
+    assert.ok(link, page1.headers.get('link'));
+    const page2 = await call(link[1], { headers: { authorization: auth() } });
+    assert.deepEqual(page2.json.map((t) => t.id), [21]);
+    assert.equal(page2.headers.get('link'), null);
+
+    assert.deepEqual((await get('/api/v2/tickets?filter=spam')).json.map((t) => t.id), [24]);
+    assert.deepEqual((await get('/api/v2/tickets?requester_id=999')).json, []);
+    const unknownEmail = await get('/api/v2/tickets?email=nobody%40example.com');
+    assert.equal(unknownEmail.status, 400);
+    assert.equal(unknownEmail.json.errors[0].field, 'email');
+    const bad = await get('/api/v2/tickets?status=2&order_by=priority&per_page=101');
+    assert.equal(bad.status, 400);
+    assert.deepEqual(Object.fromEntries(bad.json.errors.map((e) => [e.field, e.code])), { status: 'invalid_field', order_by: 'invalid_value', per_page: 'invalid_value' });
   });
 
   test('fail(): 429 with Retry-After, 500, times; delay()', async () => {

@@ -126,7 +126,8 @@ export interface TicketDetail {
   draft: Draft | null;
   customer_tickets: Ticket[];
   /** The customer's record in the tenant's primary CRM, when it has one and knows them. */
-  crm_customer?: { crm_type: string; customer: { id?: string; name?: string | null; tier?: string | null; found?: boolean } } | null;
+  crm_customer?: { crm_type: string; customer: { id?: string; name?: string | null; tier?: string | null; found?: boolean;
+    metadata?: { open_tickets?: { id: string; subject: string | null; status: string }[] } } } | null;
   events: TicketEvent[];
 }
 

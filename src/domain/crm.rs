@@ -9,6 +9,10 @@
 //! | solved | solved | 4 (Closed) when read back as solved is not distinguishable: see `closed` |
 //! | closed | closed | 4 (Closed) |
 //!
+//! Salesforce Case: New ↔ new, Working/Escalated/other open values → open (new cases are Working when set
+//! open), On Hold ↔ pending, Closed ↔ closed (solved is set as Closed); a custom value with `IsClosed` → closed.
+//! Priority High ↔ high (urgent is set as High), Medium ↔ medium, Low ↔ low.
+//!
 //! Priorities: Zendesk low/normal/high/urgent ↔ low/medium/high/urgent; HubSpot LOW/MEDIUM/HIGH/URGENT ↔ the same.
 //! Freshdesk: status 2 Open ↔ open (new is set as Open), 3 Pending ↔ pending, 4 Resolved ↔ solved, 5 Closed ↔
 //! closed; priority 1 Low, 2 Medium, 3 High, 4 Urgent.
@@ -83,12 +87,23 @@ pub fn summary(kind: &str, c: &Customer) -> String {
     if let Some(t) = &c.tier {
         parts.push(format!("tier {t}"));
     }
-    for key in [
-        "open_tickets",
-        "recent_orders",
-        "organization_id",
-        "hs_lead_status",
-    ] {
+    if let Some(open) = c.metadata.get("open_tickets").and_then(|v| v.as_array()) {
+        let list: Vec<String> = open
+            .iter()
+            .map(|t| {
+                let field = |k: &str| t.get(k).and_then(|v| v.as_str()).unwrap_or_default();
+                let subject = field("subject");
+                let sep = if subject.is_empty() { "" } else { " " };
+                format!("#{}{sep}{subject} [{}]", field("id"), field("status"))
+            })
+            .collect();
+        parts.push(if list.is_empty() {
+            "no open CRM tickets".to_string()
+        } else {
+            format!("open CRM tickets {} ({})", list.len(), list.join("; "))
+        });
+    }
+    for key in ["recent_orders", "organization_id", "hs_lead_status"] {
         if let Some(v) = c.metadata.get(key).filter(|v| !v.is_null()) {
             parts.push(format!("{key} {v}"));
         }
@@ -253,6 +268,49 @@ pub fn to_freshdesk_priority(p: &str) -> Option<i64> {
     })
 }
 
+/// Salesforce Case status → unified. The standard picklist is New, Working, Escalated, Closed (many orgs add
+/// On Hold); a custom value counts as closed when the case's `IsClosed` says so, else open.
+pub fn salesforce_status(s: &str, is_closed: bool) -> &'static str {
+    match s {
+        "New" => "new",
+        "On Hold" => "pending",
+        "Closed" => "closed",
+        _ if is_closed => "closed",
+        _ => "open",
+    }
+}
+
+/// Unified status → Salesforce Case status (`pending` needs the common On Hold value; an org without it
+/// answers 400 and the API 422 `crm_invalid`; `solved` is Closed).
+pub fn to_salesforce_status(s: &str) -> Option<&'static str> {
+    Some(match s {
+        "new" => "New",
+        "open" => "Working",
+        "pending" => "On Hold",
+        "solved" | "closed" => "Closed",
+        _ => return None,
+    })
+}
+
+/// Salesforce Case priority (High, Medium, Low) → unified; Salesforce has no urgent.
+pub fn salesforce_priority(p: Option<&str>) -> &'static str {
+    match p {
+        Some("High") => "high",
+        Some("Low") => "low",
+        _ => "medium",
+    }
+}
+
+/// Unified priority → Salesforce (`urgent` becomes High).
+pub fn to_salesforce_priority(p: &str) -> Option<&'static str> {
+    Some(match p {
+        "low" => "Low",
+        "medium" => "Medium",
+        "high" | "urgent" => "High",
+        _ => return None,
+    })
+}
+
 /// How long to wait before retry `attempt` (1-based) of a rate-limited or failed call, in ms: the vendor's
 /// `Retry-After` when given, else 250 ms · 2^(attempt−1) with up to 50 % random jitter (`jitter` in 0..1).
 pub fn retry_delay_ms(attempt: u32, retry_after_secs: Option<u64>, jitter: f64) -> u64 {
@@ -299,6 +357,41 @@ mod tests {
             assert_eq!(hubspot_priority(to_hubspot_priority(p)), *p);
         }
         assert_eq!(zendesk_priority(None), "medium");
+    }
+
+    #[test]
+    fn salesforce_tables() {
+        for s in ["new", "open", "pending", "closed"] {
+            assert_eq!(
+                salesforce_status(to_salesforce_status(s).unwrap(), false),
+                s
+            );
+        }
+        assert_eq!(to_salesforce_status("solved"), Some("Closed"));
+        assert_eq!(salesforce_status("Escalated", false), "open");
+        assert_eq!(salesforce_status("Resolved by bot", true), "closed");
+        for p in ["low", "medium", "high"] {
+            assert_eq!(salesforce_priority(to_salesforce_priority(p)), p);
+        }
+        assert_eq!(to_salesforce_priority("urgent"), Some("High"));
+    }
+
+    #[test]
+    fn summary_lists_open_tickets() {
+        let c = Customer {
+            id: "7".into(),
+            name: Some("Ana".into()),
+            email: None,
+            phone: None,
+            tier: Some("gold".into()),
+            metadata: serde_json::json!({"open_tickets": [
+                {"id": "9001", "subject": "Broken zipper", "status": "pending"},
+                {"id": "9002", "subject": null, "status": "open"}]}),
+        };
+        assert_eq!(
+            summary("zendesk", &c),
+            "zendesk customer 7, name Ana, tier gold, open CRM tickets 2 (#9001 Broken zipper [pending]; #9002 [open])"
+        );
     }
 
     #[test]

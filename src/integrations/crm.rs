@@ -18,6 +18,7 @@ use crate::domain::crm::{self, Customer, Ticket};
 use crate::error::AppError;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use std::cell::{Cell, RefCell};
 use worker::Method;
 
 /// A connection ready to call.
@@ -30,10 +31,35 @@ pub struct Conn<'a> {
     pub name: &'a str,
     /// API base URL, no trailing slash.
     pub base: &'a str,
-    /// `Authorization` header value.
-    pub auth: String,
+    /// `Authorization` header value (Salesforce: `Bearer <access token>`, empty until the first refresh).
+    pub auth: RefCell<String>,
+    /// Salesforce: how to get a new access token (refresh-token flow).
+    pub oauth: Option<OAuthRefresh>,
+    /// Set when the access token was refreshed during this connection's use (the caller may keep it).
+    pub refreshed: Cell<bool>,
+    /// Salesforce: REST API version without the `v`, e.g. `57.0`.
+    pub api_version: String,
+    /// Salesforce: an optional custom Contact field holding the tier (e.g. `Tier__c`; identifier characters only).
+    pub tier_field: Option<String>,
     /// Unix ms after which no new attempt starts.
     pub deadline_ms: i64,
+}
+
+/// The OAuth 2.0 refresh-token flow of Salesforce
+/// (<https://help.salesforce.com/s/articleView?id=sf.remoteaccess_oauth_refresh_token_flow.htm>):
+/// `POST {login_url}/services/oauth2/token` form `grant_type=refresh_token&client_id&client_secret&refresh_token`
+/// → `{"access_token","instance_url","token_type":"Bearer",…}`; errors `{"error","error_description"}` (400
+/// `invalid_grant` for an expired or revoked refresh token, 400/401 `invalid_client_id`/`invalid_client`).
+#[derive(Debug, Clone)]
+pub struct OAuthRefresh {
+    /// `https://login.salesforce.com` (or `https://test.salesforce.com`, a My Domain, or a test fake).
+    pub login_url: String,
+    /// Connected app consumer key.
+    pub client_id: String,
+    /// Connected app consumer secret.
+    pub client_secret: String,
+    /// The refresh token.
+    pub refresh_token: String,
 }
 
 /// How a customer is looked up.
@@ -71,7 +97,7 @@ impl Conn<'_> {
     }
 
     /// Sends with retries; maps failures. `Ok(None)` for 404.
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: Method,
         path: &str,
@@ -79,6 +105,11 @@ impl Conn<'_> {
     ) -> Result<Option<HttpResponse>, AppError> {
         let url = format!("{}{path}", self.base);
         let mut attempt = 0u32;
+        let mut refreshed_here = false;
+        if self.oauth.is_some() && self.auth.borrow().is_empty() {
+            self.refresh().await?;
+            refreshed_here = true;
+        }
         loop {
             attempt += 1;
             let now = crate::platform::now_ms();
@@ -87,8 +118,9 @@ impl Conn<'_> {
                 return Err(self.fail(504, "crm_timeout", "no answer in time", None));
             }
             let http = Http::with_timeout(left as u64);
+            let auth = self.auth.borrow().clone();
             let headers: Vec<(&str, &str)> = vec![
-                ("authorization", self.auth.as_str()),
+                ("authorization", auth.as_str()),
                 ("content-type", "application/json"),
                 ("accept", "application/json"),
             ];
@@ -102,8 +134,23 @@ impl Conn<'_> {
                 )
                 .await;
             self.http.subrequests.set(self.http.subrequests.get() + 1);
+            let code = match &result {
+                Ok(r) if matches!(r.status, 401 | 403) => salesforce_error_code(&r.body),
+                _ => None,
+            };
+            // Salesforce: an expired session is refreshed once and the call repeated.
+            if code.as_deref() == Some("INVALID_SESSION_ID")
+                && self.oauth.is_some()
+                && !refreshed_here
+            {
+                self.refresh().await?;
+                refreshed_here = true;
+                continue;
+            }
+            // Salesforce's org-wide API limit is a 403 with REQUEST_LIMIT_EXCEEDED: retried like a 429.
+            let limited = code.as_deref() == Some("REQUEST_LIMIT_EXCEEDED");
             let retry_after = match &result {
-                Ok(r) if r.status == 429 || r.status >= 500 => r.retry_after,
+                Ok(r) if r.status == 429 || r.status >= 500 || limited => r.retry_after,
                 Err(UpstreamError { status: None, .. })
                     if crate::platform::now_ms() >= self.deadline_ms =>
                 {
@@ -134,7 +181,7 @@ impl Conn<'_> {
                 Err(_) => None,
             };
             let delay = crm::retry_delay_ms(attempt, retry_after, js_sys::Math::random());
-            let rate_limited = matches!(&result, Ok(r) if r.status == 429);
+            let rate_limited = limited || matches!(&result, Ok(r) if r.status == 429);
             if attempt >= 4 || crate::platform::now_ms() + delay as i64 >= self.deadline_ms {
                 return Err(if rate_limited {
                     self.fail(
@@ -153,7 +200,122 @@ impl Conn<'_> {
         }
     }
 
-    fn json(&self, r: &HttpResponse) -> Result<serde_json::Value, AppError> {
+    /// Salesforce: a new access token through the refresh-token flow ([`OAuthRefresh`]); 502 `crm_auth_failed`
+    /// when Salesforce refuses the client or the refresh token.
+    async fn refresh(&self) -> Result<(), AppError> {
+        let Some(o) = &self.oauth else {
+            return Ok(());
+        };
+        let left = self.deadline_ms - crate::platform::now_ms();
+        if left <= 0 {
+            return Err(self.fail(504, "crm_timeout", "no answer in time", None));
+        }
+        let form = serde_urlencoded::to_string([
+            ("grant_type", "refresh_token"),
+            ("client_id", o.client_id.as_str()),
+            ("client_secret", o.client_secret.as_str()),
+            ("refresh_token", o.refresh_token.as_str()),
+        ])
+        .map_err(|_| self.fail(502, "crm_error", "could not encode the token request", None))?;
+        let result = Http::with_timeout(left as u64)
+            .send(
+                "crm",
+                Method::Post,
+                &format!("{}/services/oauth2/token", o.login_url),
+                &[
+                    ("content-type", "application/x-www-form-urlencoded"),
+                    ("accept", "application/json"),
+                ],
+                Some(form.into_bytes()),
+            )
+            .await;
+        self.http.subrequests.set(self.http.subrequests.get() + 1);
+        let r = match result {
+            Ok(r) => r,
+            Err(_) => return Err(self.fail(504, "crm_timeout", "no answer in time", None)),
+        };
+        match r.status {
+            200..=299 => {
+                let token = self
+                    .json(&r)?
+                    .get("access_token")
+                    .and_then(|t| t.as_str())
+                    .map(String::from)
+                    .ok_or_else(|| {
+                        self.fail(
+                            502,
+                            "crm_error",
+                            "the token answer had no access token",
+                            None,
+                        )
+                    })?;
+                *self.auth.borrow_mut() = format!("Bearer {token}");
+                self.refreshed.set(true);
+                Ok(())
+            }
+            400 | 401 | 403 => Err(self.fail(
+                502,
+                "crm_auth_failed",
+                "the vendor refused the OAuth client or refresh token",
+                None,
+            )),
+            429 => Err(self.fail(
+                503,
+                "crm_rate_limited",
+                "the vendor's rate limit was reached",
+                Some(r.retry_after.unwrap_or(1).max(1) as u32),
+            )),
+            s => Err(self.fail(
+                502,
+                "crm_error",
+                &format!("token endpoint answered HTTP {s}"),
+                None,
+            )),
+        }
+    }
+
+    /// The access token obtained during this connection's use, if it was refreshed (`Bearer …` stripped).
+    pub fn refreshed_token(&self) -> Option<String> {
+        self.refreshed
+            .get()
+            .then(|| self.auth.borrow().trim_start_matches("Bearer ").to_string())
+    }
+
+    /// `/services/data/vXX.X` of Salesforce.
+    fn sf(&self) -> String {
+        format!("/services/data/v{}", self.api_version)
+    }
+
+    /// Salesforce SOQL query (<https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_query.htm>):
+    /// `GET /query?q=` → `{"totalSize","done","records":[…]}`; the records.
+    async fn soql(&self, q: &str) -> Result<Vec<serde_json::Value>, AppError> {
+        let qs = serde_urlencoded::to_string([("q", q)]).unwrap_or_default();
+        Ok(
+            match self
+                .call(Method::Get, &format!("{}/query?{qs}", self.sf()), None)
+                .await?
+            {
+                Some(r) => self
+                    .json(&r)?
+                    .get("records")
+                    .and_then(|v| v.as_array())
+                    .cloned()
+                    .unwrap_or_default(),
+                None => Vec::new(),
+            },
+        )
+    }
+
+    fn contact_fields(&self) -> String {
+        let mut f = String::from("Id, Name, Email, Phone, MobilePhone, AccountId, Account.Name");
+        if let Some(t) = &self.tier_field {
+            f.push_str(", ");
+            f.push_str(t);
+        }
+        f
+    }
+
+    pub(crate) fn json(&self, r: &HttpResponse) -> Result<serde_json::Value, AppError> {
         serde_json::from_slice(&r.body)
             .map_err(|_| self.fail(502, "crm_error", "the vendor's answer was not JSON", None))
     }
@@ -267,6 +429,40 @@ impl Conn<'_> {
                     metadata: serde_json::json!({"company_id": c.get("company_id")}),
                 }))
             }
+            crm::CrmType::Salesforce => {
+                let contact = match by {
+                    Lookup::Id(id) => match self
+                        .call(
+                            Method::Get,
+                            &format!("{}/sobjects/Contact/{}", self.sf(), enc(id)),
+                            None,
+                        )
+                        .await?
+                    {
+                        Some(r) => Some(self.json(&r)?),
+                        None => None,
+                    },
+                    Lookup::Email(v) => self
+                        .soql(&format!(
+                            "SELECT {} FROM Contact WHERE Email = '{}' ORDER BY LastModifiedDate DESC LIMIT 1",
+                            self.contact_fields(),
+                            soql_str(v)
+                        ))
+                        .await?
+                        .into_iter()
+                        .next(),
+                    Lookup::Phone(v) => self
+                        .soql(&format!(
+                            "SELECT {} FROM Contact WHERE Phone = '{p}' OR MobilePhone = '{p}' ORDER BY LastModifiedDate DESC LIMIT 1",
+                            self.contact_fields(),
+                            p = soql_str(v)
+                        ))
+                        .await?
+                        .into_iter()
+                        .next(),
+                };
+                Ok(contact.map(|c| salesforce_customer(&c, self.tier_field.as_deref())))
+            }
             other => Err(self.fail(
                 501,
                 "crm_not_supported",
@@ -300,8 +496,72 @@ impl Conn<'_> {
                 Some(r) => Some(freshdesk_ticket(&self.json(&r)?)),
                 None => None,
             }),
+            crm::CrmType::Salesforce => Ok(match self.call(Method::Get, &format!("{}/sobjects/Case/{}", self.sf(), enc(id)), None).await? {
+                Some(r) => Some(salesforce_case(&self.json(&r)?)),
+                None => None,
+            }),
             other => Err(self.fail(501, "crm_not_supported", &format!("{} is not supported yet", other.as_str()), None)),
         }
+    }
+
+    /// The customer's open tickets (not solved or closed), newest first, at most 5 (one call):
+    /// Zendesk `GET /api/v2/users/{id}/tickets/requested.json`; HubSpot ticket search on `associations.contact`;
+    /// Freshdesk `GET /api/v2/tickets?requester_id=`; Salesforce SOQL on Case by `ContactId` and `IsClosed`.
+    pub async fn open_tickets(&self, customer_id: &str) -> Result<Vec<Ticket>, AppError> {
+        let open = |t: &Ticket| !matches!(t.status.as_str(), "solved" | "closed");
+        let mut found: Vec<Ticket> = match self.kind {
+            crm::CrmType::Zendesk => match self
+                .call(
+                    Method::Get,
+                    &format!(
+                        "/api/v2/users/{}/tickets/requested.json?sort_by=updated_at&sort_order=desc",
+                        enc(customer_id)
+                    ),
+                    None,
+                )
+                .await?
+            {
+                Some(r) => self.json(&r)?.get("tickets").and_then(|t| t.as_array()).map(|a| a.iter().map(zendesk_ticket).collect()).unwrap_or_default(),
+                None => Vec::new(),
+            },
+            crm::CrmType::Hubspot => {
+                let body = serde_json::json!({
+                    "filterGroups": [{"filters": [
+                        {"propertyName": "associations.contact", "operator": "EQ", "value": customer_id},
+                        {"propertyName": "hs_pipeline_stage", "operator": "NEQ", "value": "4"}]}],
+                    "properties": ["subject", "content", "hs_pipeline_stage", "hs_ticket_priority", "createdate", "hs_lastmodifieddate"],
+                    "limit": 5,
+                });
+                match self
+                    .call(Method::Post, "/crm/v3/objects/tickets/search", Some(body))
+                    .await?
+                {
+                    Some(r) => self.json(&r)?.get("results").and_then(|t| t.as_array()).map(|a| a.iter().map(hubspot_ticket).collect()).unwrap_or_default(),
+                    None => Vec::new(),
+                }
+            }
+            crm::CrmType::Freshdesk => {
+                let q = serde_urlencoded::to_string([("requester_id", customer_id), ("order_by", "updated_at"), ("order_type", "desc")]).unwrap_or_default();
+                match self.call(Method::Get, &format!("/api/v2/tickets?{q}"), None).await? {
+                    Some(r) => self.json(&r)?.as_array().map(|a| a.iter().map(freshdesk_ticket).collect()).unwrap_or_default(),
+                    None => Vec::new(),
+                }
+            }
+            crm::CrmType::Salesforce => self
+                .soql(&format!(
+                    "SELECT Id, CaseNumber, Subject, Status, Priority, IsClosed, ContactId, CreatedDate, LastModifiedDate \
+                     FROM Case WHERE ContactId = '{}' AND IsClosed = false ORDER BY CreatedDate DESC LIMIT 5",
+                    soql_str(customer_id)
+                ))
+                .await?
+                .iter()
+                .map(salesforce_case)
+                .collect(),
+            crm::CrmType::Livechat => Vec::new(),
+        };
+        found.retain(open);
+        found.truncate(5);
+        Ok(found)
     }
 
     /// Creates a ticket from unified fields.
@@ -355,6 +615,27 @@ impl Conn<'_> {
                     .await?
                     .and_then(|r| self.json(&r).ok())
                     .map(|v| freshdesk_ticket(&v))
+            }
+            crm::CrmType::Salesforce => {
+                let mut case = serde_json::json!({"Subject": t.subject, "Description": t.description,
+                    "Status": "New", "Origin": "Web",
+                    "Priority": t.priority.as_deref().and_then(crm::to_salesforce_priority).unwrap_or("Medium")});
+                if let Some(c) = &t.customer_id {
+                    case["ContactId"] = c.clone().into();
+                }
+                let id = self
+                    .call(
+                        Method::Post,
+                        &format!("{}/sobjects/Case", self.sf()),
+                        Some(case),
+                    )
+                    .await?
+                    .and_then(|r| self.json(&r).ok())
+                    .and_then(|v| s(&v, "id"));
+                match id {
+                    Some(id) => self.ticket(&id).await?,
+                    None => None,
+                }
             }
             other => {
                 return Err(self.fail(
@@ -445,6 +726,30 @@ impl Conn<'_> {
                     .and_then(|r| self.json(&r).ok())
                     .map(|v| freshdesk_ticket(&v)))
             }
+            crm::CrmType::Salesforce => {
+                let mut case = serde_json::json!({});
+                if let Some(s) = t.status.as_deref().and_then(crm::to_salesforce_status) {
+                    case["Status"] = s.into();
+                }
+                if let Some(p) = t.priority.as_deref().and_then(crm::to_salesforce_priority) {
+                    case["Priority"] = p.into();
+                }
+                if let Some(s) = &t.subject {
+                    case["Subject"] = s.clone().into();
+                }
+                // PATCH answers 204 without a body; the case is read back.
+                match self
+                    .call(
+                        Method::Patch,
+                        &format!("{}/sobjects/Case/{}", self.sf(), enc(id)),
+                        Some(case),
+                    )
+                    .await?
+                {
+                    Some(_) => self.ticket(id).await,
+                    None => Ok(None),
+                }
+            }
             other => Err(self.fail(
                 501,
                 "crm_not_supported",
@@ -452,6 +757,55 @@ impl Conn<'_> {
                 None,
             )),
         }
+    }
+}
+
+/// SOQL string literal body: backslash and quote escaped, line breaks dropped
+/// (<https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/sforce_api_calls_soql_select_quotedstringescapes.htm>).
+fn soql_str(v: &str) -> String {
+    v.chars()
+        .filter(|c| !c.is_control())
+        .flat_map(|c| match c {
+            '\\' => vec!['\\', '\\'],
+            '\'' => vec!['\\', '\''],
+            '"' => vec!['\\', '"'],
+            c => vec![c],
+        })
+        .collect()
+}
+
+/// Salesforce's error array `[{"message","errorCode","fields"}]`: the first `errorCode`.
+fn salesforce_error_code(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    v.get(0)?.get("errorCode")?.as_str().map(String::from)
+}
+
+fn salesforce_customer(c: &serde_json::Value, tier_field: Option<&str>) -> Customer {
+    let account = c.get("Account").filter(|a| a.is_object());
+    Customer {
+        id: s(c, "Id").unwrap_or_default(),
+        name: s(c, "Name"),
+        email: s(c, "Email"),
+        phone: s(c, "Phone").or_else(|| s(c, "MobilePhone")),
+        tier: tier_field.and_then(|f| s(c, f)),
+        metadata: serde_json::json!({"account_id": c.get("AccountId"),
+            "account_name": account.and_then(|a| a.get("Name"))}),
+    }
+}
+
+fn salesforce_case(t: &serde_json::Value) -> Ticket {
+    let status = t.get("Status").and_then(|v| v.as_str()).unwrap_or("New");
+    let closed = t.get("IsClosed").and_then(|v| v.as_bool()).unwrap_or(false);
+    Ticket {
+        id: s(t, "Id").unwrap_or_default(),
+        subject: s(t, "Subject"),
+        description: s(t, "Description"),
+        status: crm::salesforce_status(status, closed).into(),
+        priority: crm::salesforce_priority(t.get("Priority").and_then(|v| v.as_str())).into(),
+        customer_id: s(t, "ContactId"),
+        created_at: s(t, "CreatedDate"),
+        updated_at: s(t, "LastModifiedDate"),
+        metadata: serde_json::json!({"case_number": t.get("CaseNumber"), "vendor_status": status}),
     }
 }
 

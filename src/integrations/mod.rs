@@ -5,6 +5,7 @@ pub mod crm;
 pub mod gmail;
 pub mod google_oauth;
 pub mod http;
+pub mod livechat;
 pub mod llm;
 pub mod meta;
 pub mod twilio;

@@ -5,15 +5,35 @@
 use crate::config::Config;
 use crate::domain::crm::{self, CrmType, Customer};
 use crate::error::{AppError, AppResult};
-use crate::integrations::crm::{zendesk_auth, Conn, Lookup};
+use crate::integrations::crm::{zendesk_auth, Conn, Lookup, OAuthRefresh};
 use crate::integrations::http::Http;
-use crate::jobs::cs::open;
+use crate::jobs::cs::{open, seal};
 use crate::platform;
 use crate::storage::crm::{self as store, Connection};
 use crate::storage::Db;
+use std::cell::{Cell, RefCell};
 
-/// A connection opened for calls (secrets unsealed).
-pub async fn connect<'a>(cfg: &Config, http: &'a Http, c: &'a Connection) -> AppResult<Conn<'a>> {
+/// Cache key of a Salesforce access token (sealed with `CS_ENCRYPTION_KEY`) in `crm_cache`.
+const TOKEN_KEY: &str = "oauth:access_token";
+/// How long a Salesforce access token is reused, in ms (sessions last 2 h by default; a 401
+/// `INVALID_SESSION_ID` before that refreshes it anyway).
+const TOKEN_TTL_MS: i64 = 60 * 60 * 1000;
+
+fn setting<'a>(c: &'a Connection, k: &str) -> Option<&'a str> {
+    c.settings
+        .get(k)
+        .and_then(|v| v.as_str())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// A connection opened for calls (secrets unsealed; Salesforce: the cached access token, if any).
+pub async fn connect<'a>(
+    cfg: &Config,
+    db: &Db,
+    http: &'a Http,
+    c: &'a Connection,
+) -> AppResult<Conn<'a>> {
     let kind = CrmType::parse(&c.kind)
         .ok_or_else(|| AppError::Internal("unknown connection type".into()))?;
     let key =
@@ -32,26 +52,70 @@ pub async fn connect<'a>(cfg: &Config, http: &'a Http, c: &'a Connection) -> App
             .unwrap_or_default()
             .to_string()
     };
+    let mut oauth = None;
     let auth = match kind {
-        CrmType::Zendesk => zendesk_auth(
-            c.settings
-                .get("email")
-                .and_then(|v| v.as_str())
-                .unwrap_or_default(),
-            &sec("api_token"),
-        ),
+        CrmType::Zendesk => {
+            zendesk_auth(setting(c, "email").unwrap_or_default(), &sec("api_token"))
+        }
         CrmType::Hubspot => format!("Bearer {}", sec("token")),
         CrmType::Freshdesk => crate::integrations::crm::freshdesk_auth(&sec("api_key")),
-        _ => String::new(),
+        CrmType::Livechat => crate::integrations::livechat::auth(
+            setting(c, "account_id").unwrap_or_default(),
+            &sec("personal_access_token"),
+        ),
+        CrmType::Salesforce => {
+            oauth = Some(OAuthRefresh {
+                login_url: setting(c, "login_url")
+                    .unwrap_or("https://login.salesforce.com")
+                    .trim_end_matches('/')
+                    .to_string(),
+                client_id: setting(c, "client_id").unwrap_or_default().to_string(),
+                client_secret: sec("client_secret"),
+                refresh_token: sec("refresh_token"),
+            });
+            match store::cached(db, &c.id, TOKEN_KEY, platform::now_ms()).await? {
+                Some(v) => match v.get("sealed").and_then(|s| s.as_str()) {
+                    Some(sealed) => format!("Bearer {}", open(&key, sealed).await?),
+                    None => String::new(),
+                },
+                None => String::new(),
+            }
+        }
     };
     Ok(Conn {
         http,
         kind,
         name: &c.name,
         base: &c.base_url,
-        auth,
+        auth: RefCell::new(auth),
+        oauth,
+        refreshed: Cell::new(false),
+        api_version: setting(c, "api_version").unwrap_or("57.0").to_string(),
+        tier_field: setting(c, "tier_field").map(String::from),
         deadline_ms: platform::now_ms() + cfg.crm_timeout_ms as i64,
     })
+}
+
+/// Keeps an access token refreshed during `conn`'s use (sealed, for [`TOKEN_TTL_MS`]) so later invocations
+/// reuse it; a failure to store it only costs a refresh later.
+pub async fn keep_token(db: &Db, cfg: &Config, row: &Connection, conn: &Conn<'_>) {
+    let (Some(token), Some(key)) = (conn.refreshed_token(), cfg.cs_encryption_key) else {
+        return;
+    };
+    let stored = async {
+        let sealed = seal(&key, &token).await?;
+        store::cache(
+            db,
+            &row.id,
+            TOKEN_KEY,
+            &serde_json::json!({ "sealed": sealed }),
+            platform::now_ms() + TOKEN_TTL_MS,
+        )
+        .await
+    };
+    if let Err(e) = stored.await {
+        worker::console_warn!("keeping the access token of connection {}: {e}", row.id);
+    }
 }
 
 /// The ticket's CRM record: the stored one, else looked up now in the primary CRM (cached per TTL) and stored on
@@ -97,8 +161,10 @@ pub async fn enrich_with(
         Some(v) => v,
         None => {
             let http = Http::with_timeout(cfg.crm_timeout_ms);
-            let conn = connect(cfg, &http, conn_row).await?;
-            let found = match conn.customer(&lookup).await {
+            let conn = connect(cfg, db, &http, conn_row).await?;
+            let found = lookup_with_open_tickets(&conn, &lookup).await;
+            keep_token(db, cfg, conn_row, &conn).await;
+            let found = match found {
                 Ok(f) => f,
                 Err(e) => {
                     worker::console_warn!("CRM enrichment of {ticket_id}: {e}");
@@ -127,6 +193,28 @@ pub async fn enrich_with(
     Ok(parse_stored(&stored))
 }
 
+/// The customer and, in `metadata.open_tickets`, their open CRM tickets (`[{id, subject, status}]`, at most 5;
+/// left out when that second call fails).
+async fn lookup_with_open_tickets(conn: &Conn<'_>, lookup: &Lookup) -> AppResult<Option<Customer>> {
+    let Some(mut c) = conn.customer(lookup).await? else {
+        return Ok(None);
+    };
+    match conn.open_tickets(&c.id).await {
+        Ok(open) => {
+            let list: Vec<serde_json::Value> = open
+                .iter()
+                .map(|t| serde_json::json!({"id": t.id, "subject": t.subject, "status": t.status}))
+                .collect();
+            if !c.metadata.is_object() {
+                c.metadata = serde_json::json!({});
+            }
+            c.metadata["open_tickets"] = list.into();
+        }
+        Err(e) => worker::console_warn!("open CRM tickets of {}: {e}", c.id),
+    }
+    Ok(Some(c))
+}
+
 fn parse_stored(v: &serde_json::Value) -> Option<(String, Customer)> {
     let kind = v.get("crm_type")?.as_str()?.to_string();
     let c: Customer = serde_json::from_value(v.get("customer")?.clone()).ok()?;
@@ -136,4 +224,53 @@ fn parse_stored(v: &serde_json::Value) -> Option<(String, Customer)> {
 /// The prompt summary of a ticket's CRM record.
 pub fn summary(found: &Option<(String, Customer)>) -> Option<String> {
     found.as_ref().map(|(k, c)| crm::summary(k, c))
+}
+
+/// Most tickets the per-minute sweep enriches per run (each costs up to 2 CRM calls and 4 D1 queries).
+pub const SWEEP_BATCH: u32 = 5;
+/// How far back the sweep looks, in minutes: a ticket whose lookup keeps failing is given up after this.
+pub const SWEEP_WINDOW_MINUTES: i64 = 60;
+
+/// Per-minute sweep: attaches the primary CRM's record to tickets created in the last
+/// [`SWEEP_WINDOW_MINUTES`] from any channel (e-mail, SMS, calls, DMs) — after creation, never delaying it.
+/// Returns how many tickets got a record.
+pub async fn sweep(env: &worker::Env) -> AppResult<u32> {
+    let cfg = Config::from_env(env)?;
+    let db = Db::new(env.d1("DB")?);
+    let since = crate::domain::time::rfc3339(
+        platform::now() - chrono::Duration::minutes(SWEEP_WINDOW_MINUTES),
+    );
+    let mut done = 0;
+    let mut primaries: Vec<(String, Option<Connection>)> = Vec::new();
+    for t in store::unenriched(&db, &since, SWEEP_BATCH).await? {
+        if !primaries.iter().any(|(tenant, _)| *tenant == t.tenant_id) {
+            primaries.push((
+                t.tenant_id.clone(),
+                store::primary(&db, &t.tenant_id).await?,
+            ));
+        }
+        let Some(Some(primary)) = primaries
+            .iter()
+            .find(|(tenant, _)| *tenant == t.tenant_id)
+            .map(|(_, p)| p)
+        else {
+            continue;
+        };
+        match enrich_with(
+            &db,
+            &cfg,
+            primary,
+            &t.tenant_id,
+            &t.ticket_id,
+            t.email.as_deref(),
+            t.phone.as_deref(),
+        )
+        .await
+        {
+            Ok(Some(_)) => done += 1,
+            Ok(None) => {}
+            Err(e) => worker::console_error!("CRM enrichment of {}: {e}", t.ticket_id),
+        }
+    }
+    Ok(done)
 }

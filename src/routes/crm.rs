@@ -6,7 +6,8 @@
 //!
 //! Errors: not found → 404; the vendor refused the credentials → 502 `crm_auth_failed` naming the connection; the
 //! vendor's rate limit → 503 `crm_rate_limited` with `Retry-After`; no answer in time → 504 `crm_timeout`
-//! (`CRM_TIMEOUT_MS`, default 8 s, retries included); a vendor not implemented yet (Salesforce, Freshdesk, LiveChat) → 501 `crm_not_supported`.
+//! (`CRM_TIMEOUT_MS`, default 8 s, retries included); customer and ticket calls on a LiveChat connection → 501
+//! `crm_not_supported` (LiveChat is for handoffs: [`super::handoff`]).
 
 use super::extract::{context, ApiJson, ApiQuery, Staff};
 use super::AppState;
@@ -17,7 +18,7 @@ use crate::domain::time;
 use crate::error::{AppError, AppResult};
 use crate::integrations::crm::{Lookup, TicketInput, TicketPatch};
 use crate::integrations::http::Http;
-use crate::jobs::crm::connect;
+use crate::jobs::crm::{connect, keep_token};
 use crate::jobs::cs::seal;
 use crate::platform;
 use crate::storage::crm::{self as store, Connection};
@@ -83,14 +84,75 @@ pub struct ConnectionInput {
     pub cache_ttl_seconds: Option<i64>,
 }
 
-fn required_secret(kind: CrmType) -> &'static str {
+fn required_secrets(kind: CrmType) -> &'static [&'static str] {
     match kind {
-        CrmType::Zendesk => "api_token",
-        CrmType::Hubspot => "token",
-        CrmType::Salesforce => "refresh_token",
-        CrmType::Freshdesk => "api_key",
-        CrmType::Livechat => "personal_access_token",
+        CrmType::Zendesk => &["api_token"],
+        CrmType::Hubspot => &["token"],
+        CrmType::Salesforce => &["client_secret", "refresh_token"],
+        CrmType::Freshdesk => &["api_key"],
+        CrmType::Livechat => &["personal_access_token"],
     }
+}
+
+/// Settings each vendor needs, checked before anything is stored.
+fn check_settings(kind: CrmType, settings: &serde_json::Value) -> AppResult<()> {
+    let get = |k: &str| {
+        settings
+            .get(k)
+            .and_then(|v| v.as_str())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let need = |k: &str, vendor: &str| {
+        get(k)
+            .map(|_| ())
+            .ok_or_else(|| AppError::Validation(format!("settings.{k}: required for {vendor}")))
+    };
+    match kind {
+        CrmType::Zendesk => need("email", "Zendesk")?,
+        CrmType::Salesforce => {
+            need("client_id", "Salesforce")?;
+            if let Some(v) = get("api_version") {
+                let ok = v.split_once('.').is_some_and(|(a, b)| {
+                    !a.is_empty()
+                        && !b.is_empty()
+                        && a.chars().chain(b.chars()).all(|c| c.is_ascii_digit())
+                });
+                if !ok {
+                    return Err(AppError::Validation(
+                        "settings.api_version: like 57.0".into(),
+                    ));
+                }
+            }
+            if let Some(f) = get("tier_field") {
+                if f.len() > 80 || !f.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    return Err(AppError::Validation(
+                        "settings.tier_field: a field API name such as Tier__c".into(),
+                    ));
+                }
+            }
+            if let Some(u) = get("login_url") {
+                if !(u.starts_with("https://") || u.starts_with("http://")) {
+                    return Err(AppError::Validation(
+                        "settings.login_url: must be an http(s) URL".into(),
+                    ));
+                }
+            }
+        }
+        CrmType::Livechat => {
+            need("account_id", "LiveChat")?;
+            if get("api_version").is_some_and(|v| v != "3.5" && v != "3.6") {
+                return Err(AppError::Validation(
+                    "settings.api_version: 3.6 (default) or 3.5".into(),
+                ));
+            }
+            if settings.get("group_id").is_some_and(|g| !g.is_i64()) {
+                return Err(AppError::Validation("settings.group_id: an integer".into()));
+            }
+        }
+        CrmType::Hubspot | CrmType::Freshdesk => {}
+    }
+    Ok(())
 }
 
 fn default_base(kind: CrmType, settings: &serde_json::Value) -> AppResult<String> {
@@ -141,11 +203,7 @@ async fn apply(
         }
         c.settings = s;
     }
-    if kind == CrmType::Zendesk && c.settings.get("email").and_then(|v| v.as_str()).is_none() {
-        return Err(AppError::Validation(
-            "settings.email: required for Zendesk".into(),
-        ));
-    }
+    check_settings(kind, &c.settings)?;
     match input
         .base_url
         .map(|u| u.trim().trim_end_matches('/').to_string())
@@ -165,6 +223,13 @@ async fn apply(
         if !sec.is_object() {
             return Err(AppError::Validation("secrets: must be an object".into()));
         }
+        if let Some(k) = required_secrets(kind).iter().find(|k| {
+            sec.get(**k)
+                .and_then(|v| v.as_str())
+                .is_none_or(|v| v.trim().is_empty())
+        }) {
+            return Err(AppError::Validation(format!("secrets.{k}: required")));
+        }
         let key =
             cfg.cs_encryption_key
                 .ok_or(AppError::Config(crate::config::ConfigError::Missing(
@@ -175,10 +240,15 @@ async fn apply(
     if c.secrets_enc.is_none() {
         return Err(AppError::Validation(format!(
             "secrets.{}: required",
-            required_secret(kind)
+            required_secrets(kind)[0]
         )));
     }
     if let Some(p) = input.is_primary {
+        if p && kind == CrmType::Livechat {
+            return Err(AppError::Validation(
+                "is_primary: LiveChat holds no customers; make a CRM connection primary".into(),
+            ));
+        }
         c.is_primary = p;
     }
     if let Some(t) = input.cache_ttl_seconds {
@@ -216,7 +286,7 @@ async fn create(
         base_url: String::new(),
         settings: serde_json::json!({}),
         secrets_enc: None,
-        is_primary: store::list(&db, &me.tenant).await?.is_empty(),
+        is_primary: kind != CrmType::Livechat && store::primary(&db, &me.tenant).await?.is_none(),
         cache_ttl_seconds: 600,
         created_at: now.clone(),
         updated_at: now.clone(),
@@ -275,7 +345,7 @@ async fn test(
     let (cfg, db) = context(&state)?;
     let c = found(&db, &me.tenant, &id).await?;
     let http = Http::with_timeout(cfg.crm_timeout_ms);
-    let conn = connect(&cfg, &http, &c).await?;
+    let conn = connect(&cfg, &db, &http, &c).await?;
     let started = platform::now_ms();
     // A harmless read: a lookup of an address nobody has.
     let result = conn
@@ -284,6 +354,7 @@ async fn test(
         ))
         .await;
     let latency = platform::now_ms() - started;
+    keep_token(&db, &cfg, &c, &conn).await;
     Ok(Json(match result {
         Ok(_) => serde_json::json!({"ok": true, "latency_ms": latency, "error": null}),
         Err(e) => serde_json::json!({"ok": false, "latency_ms": latency, "error": e.to_string()}),
@@ -358,11 +429,10 @@ async fn customer(
         }
     }
     let http = Http::with_timeout(cfg.crm_timeout_ms);
-    let conn = connect(&cfg, &http, &c).await?;
-    let found = conn
-        .customer(&lookup)
-        .await?
-        .ok_or_else(|| AppError::NotFound("no such customer in the CRM".into()))?;
+    let conn = connect(&cfg, &db, &http, &c).await?;
+    let found = conn.customer(&lookup).await;
+    keep_token(&db, &cfg, &c, &conn).await;
+    let found = found?.ok_or_else(|| AppError::NotFound("no such customer in the CRM".into()))?;
     let value = serde_json::to_value(&found)?;
     if c.cache_ttl_seconds > 0 {
         store::cache(&db, &c.id, &key, &value, now + c.cache_ttl_seconds * 1000).await?;
@@ -389,9 +459,10 @@ async fn ticket(
     let (cfg, db) = context(&state)?;
     let c = connection_of(&db, &me.tenant, &body.crm_type).await?;
     let http = Http::with_timeout(cfg.crm_timeout_ms);
-    let conn = connect(&cfg, &http, &c).await?;
-    conn.ticket(body.ticket_id.trim())
-        .await?
+    let conn = connect(&cfg, &db, &http, &c).await?;
+    let found = conn.ticket(body.ticket_id.trim()).await;
+    keep_token(&db, &cfg, &c, &conn).await;
+    found?
         .map(Json)
         .ok_or_else(|| AppError::NotFound("no such ticket in the CRM".into()))
 }
@@ -435,11 +506,10 @@ async fn create_ticket(
     let (cfg, db) = context(&state)?;
     let c = connection_of(&db, &me.tenant, &body.crm_type).await?;
     let http = Http::with_timeout(cfg.crm_timeout_ms);
-    let conn = connect(&cfg, &http, &c).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(conn.create_ticket(&body.ticket).await?),
-    ))
+    let conn = connect(&cfg, &db, &http, &c).await?;
+    let created = conn.create_ticket(&body.ticket).await;
+    keep_token(&db, &cfg, &c, &conn).await;
+    Ok((StatusCode::CREATED, Json(created?)))
 }
 
 #[worker::send]
@@ -453,9 +523,10 @@ async fn update_ticket(
     let (cfg, db) = context(&state)?;
     let c = connection_of(&db, &me.tenant, &crm_type).await?;
     let http = Http::with_timeout(cfg.crm_timeout_ms);
-    let conn = connect(&cfg, &http, &c).await?;
-    conn.update_ticket(&id, &body)
-        .await?
+    let conn = connect(&cfg, &db, &http, &c).await?;
+    let updated = conn.update_ticket(&id, &body).await;
+    keep_token(&db, &cfg, &c, &conn).await;
+    updated?
         .map(Json)
         .ok_or_else(|| AppError::NotFound("no such ticket in the CRM".into()))
 }
@@ -467,7 +538,7 @@ async fn health(State(state): State<AppState>, me: Staff) -> AppResult<Json<serd
         .await?
         .iter()
         .map(|c| {
-            let supported = matches!(CrmType::parse(&c.kind), Some(CrmType::Zendesk | CrmType::Hubspot | CrmType::Freshdesk));
+            let supported = CrmType::parse(&c.kind).is_some();
             serde_json::json!({"id": c.id, "type": c.kind, "name": c.name, "is_primary": c.is_primary,
                 "configured": c.secrets_enc.is_some(), "supported": supported})
         })

@@ -9,6 +9,7 @@ pub mod crm;
 pub mod customer_service;
 pub mod customers;
 pub mod extract;
+pub mod handoff;
 pub mod health;
 pub mod live;
 pub mod meta;
@@ -70,6 +71,7 @@ pub fn router(env: worker::Env) -> Router {
         .merge(customers::router())
         .merge(meta::router())
         .merge(crm::router())
+        .merge(handoff::router())
         .merge(admin::router())
         .fallback(|| async { AppError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async {

@@ -152,12 +152,12 @@ pub async fn cache(
     Ok(())
 }
 
-/// The tenant's primary connection of a supported vendor (Zendesk, HubSpot).
+/// The tenant's primary CRM connection (never LiveChat, which holds no customers).
 pub async fn primary(db: &Db, tenant: &str) -> AppResult<Option<Connection>> {
     db.first(
         &format!(
             "SELECT {COLUMNS} FROM crm_connections WHERE tenant_id = ? AND is_primary = 1
-               AND type IN ('zendesk', 'hubspot', 'freshdesk') LIMIT 1"
+               AND type IN ('salesforce', 'zendesk', 'hubspot', 'freshdesk') LIMIT 1"
         ),
         params![tenant],
     )
@@ -197,4 +197,82 @@ pub async fn set_ticket_crm_customer(
     )
     .await?;
     Ok(())
+}
+
+/// A LiveChat handoff as recorded (`crm_handoffs`).
+pub struct HandoffRow<'a> {
+    /// UUID.
+    pub id: &'a str,
+    /// The livechat connection.
+    pub connection_id: &'a str,
+    /// The Edgedesk ticket, if any.
+    pub ticket_id: Option<&'a str>,
+    /// CallSid from the context.
+    pub call_id: Option<&'a str>,
+    /// LiveChat chat id.
+    pub chat_id: &'a str,
+    /// `assigned|queued|pending`.
+    pub status: &'a str,
+    /// Assigned agent.
+    pub agent_id: Option<&'a str>,
+    /// Assigned agent's name.
+    pub agent_name: Option<&'a str>,
+    /// Seconds.
+    pub estimated_wait_seconds: i64,
+    /// Why.
+    pub reason: Option<&'a str>,
+    /// `low|normal|high|urgent`.
+    pub urgency: &'a str,
+    /// Staff id.
+    pub created_by: &'a str,
+    /// RFC 3339.
+    pub now: &'a str,
+}
+
+/// Statement recording a handoff.
+pub fn insert_handoff(
+    db: &Db,
+    tenant: &str,
+    h: &HandoffRow<'_>,
+) -> AppResult<worker::D1PreparedStatement> {
+    db.stmt(
+        "INSERT INTO crm_handoffs (id, tenant_id, connection_id, ticket_id, call_id, chat_id, status, agent_id,
+           agent_name, estimated_wait_seconds, reason, urgency, created_by, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        params![h.id, tenant, h.connection_id, h.ticket_id, h.call_id, h.chat_id, h.status, h.agent_id,
+            h.agent_name, h.estimated_wait_seconds, h.reason, h.urgency, h.created_by, h.now],
+    )
+}
+
+/// A ticket waiting for its CRM record.
+#[derive(Debug, Deserialize)]
+pub struct Unenriched {
+    /// Tenant.
+    pub tenant_id: String,
+    /// Ticket id.
+    pub ticket_id: String,
+    /// The ticket's e-mail, else one from the customer registry.
+    pub email: Option<String>,
+    /// The ticket's phone, else one from the customer registry.
+    pub phone: Option<String>,
+}
+
+/// Tickets created since `since` (RFC 3339) with no CRM record yet, in tenants with a primary CRM, that have an
+/// e-mail or phone (on the ticket or the customer's registry identities), oldest first, at most `limit`.
+pub async fn unenriched(db: &Db, since: &str, limit: u32) -> AppResult<Vec<Unenriched>> {
+    db.all(
+        "SELECT t.tenant_id, t.ticket_id,
+           COALESCE(t.customer_email, (SELECT i.value FROM customer_identities i WHERE i.tenant_id = t.tenant_id
+             AND i.customer_id = t.customer_id AND i.kind = 'email' ORDER BY i.created_at LIMIT 1)) AS email,
+           COALESCE(t.customer_phone, (SELECT i.value FROM customer_identities i WHERE i.tenant_id = t.tenant_id
+             AND i.customer_id = t.customer_id AND i.kind = 'phone' ORDER BY i.created_at LIMIT 1)) AS phone
+         FROM tickets t
+         WHERE t.created_at >= ? AND t.crm_customer IS NULL
+           AND t.tenant_id IN (SELECT tenant_id FROM crm_connections WHERE is_primary = 1
+                               AND type IN ('salesforce', 'zendesk', 'hubspot', 'freshdesk'))
+           AND (email IS NOT NULL OR phone IS NOT NULL)
+         ORDER BY t.created_at LIMIT ?",
+        params![since, i64::from(limit)],
+    )
+    .await
 }

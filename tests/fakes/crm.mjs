@@ -5,13 +5,14 @@
  * startZendesk() — Zendesk Support (Ticketing) API v2:
  *   GET  /api/v2/users/{id}.json                       Show User
  *   GET  /api/v2/users/search.json?query=…             Search Users (email:, phone:, role:, name:, external_id:)
+ *   GET  /api/v2/users/{id}/tickets/requested.json     List Tickets requested by the user (offset or cursor pages)
  *   GET  /api/v2/tickets/{id}.json                     Show Ticket
  *   POST /api/v2/tickets.json                          Create Ticket
  *   PUT  /api/v2/tickets/{id}.json                     Update Ticket (status, priority, subject, comment, tags, …)
  *
  * startHubSpot() — HubSpot CRM API v3 (contacts and tickets; the same routes serve both object types):
  *   GET   /crm/v3/objects/{contacts|tickets}/{id}?properties=…&idProperty=…&associations=…
- *   POST  /crm/v3/objects/{contacts|tickets}/search
+ *   POST  /crm/v3/objects/{contacts|tickets}/search     (tickets: also `associations.contact` filters)
  *   POST  /crm/v3/objects/{contacts|tickets}
  *   PATCH /crm/v3/objects/{contacts|tickets}/{id}
  *
@@ -28,13 +29,22 @@
  *       "Number of allowed API requests per minute exceeded", retry-after, x-rate-limit-remaining: 0)
  *   https://developer.zendesk.com/api-reference/ticketing/users/users/        (User object, Search Users)
  *   https://developer.zendesk.com/api-reference/ticketing/tickets/tickets/    (Ticket object, create/update, statuses
- *       new/open/pending/hold/solved/closed, priorities low/normal/high/urgent, requester {email,name})
+ *       new/open/pending/hold/solved/closed, priorities low/normal/high/urgent, requester {email,name}; List Tickets
+ *       incl. GET /api/v2/users/{user_id}/tickets/requested: archived tickets left out, "ordered chronologically by
+ *       created date, from oldest to newest", cursor or offset pagination, at most 100 per page)
+ *   https://developer.zendesk.com/api-reference/introduction/pagination/      (cursor pagination: `page[size]`,
+ *       `{"meta":{"has_more","after_cursor","before_cursor"},"links":{"next","prev"}}`; offset: `page`, `per_page`,
+ *       `{"next_page","previous_page","count"}`; `sort_by`/`sort_order` for offset, `sort=[-]field` for cursor)
  *   https://developer.zendesk.com/documentation/voice/talk-partner-edition/retrieving-the-zendesk-user-id-of-a-caller/
  *       (phone search: digits only, no '+', leading '*' for a suffix match)
  *   https://developers.hubspot.com/docs/api-reference/legacy/crm/objects/tickets/guide  (ticket create/properties:
  *       subject, content, hs_pipeline, hs_pipeline_stage, hs_ticket_priority)
  *   https://developers.hubspot.com/docs-beta/crm/search                      (search body, default properties per
- *       object, filterGroups OR / filters AND, `{"total","results","paging"}`)
+ *       object, filterGroups OR / filters AND, `sorts`, `{"total","results","paging"}`; "search through
+ *       associations" with the pseudo-property `associations.{objectType}`, e.g. tickets by
+ *       `{"propertyName":"associations.contact","operator":"EQ","value":"<contact id>"}` — the form public clients use)
+ *   https://developers.hubspot.com/docs/api-reference/crm-associations-v4/guide  (HUBSPOT_DEFINED type 16 = ticket to
+ *       contact)
  *   https://developers.hubspot.com/docs/api/usage-details                    (429 body `{"status":"error","message":
  *       "You have reached your … limit.","errorType":"RATE_LIMIT","correlationId","policyName",…}`)
  *   https://developers.hubspot.com/changelog/2018-11-06-rate-limit-information-headers-will-be-included-in-http-responses
@@ -64,6 +74,14 @@
  *   whose `+` a form decoder turns into a space, works as well as `%2B` or the documented bare digits), a leading
  *   `*` matches a suffix; `role:`, `name:`, `external_id:` and bare words (name/email substring) are ANDed.
  *   `{"users":[…],"next_page":null,"previous_page":null,"count":n}`.
+ * - Zendesk List Tickets requested by a user: every status (there is no status filter: a client keeps
+ *   new/open/pending/hold itself, or would use the Search API, not modelled); unknown user 404 RecordNotFound.
+ *   Default order created_at ascending (then id). Offset pagination (`page`, `per_page` default/max 100,
+ *   `sort_by` created_at|updated_at|id|status|priority|subject, `sort_order` asc|desc) answers
+ *   `{"tickets","next_page","previous_page","count"}` with page URLs; cursor pagination (any `page[size]`,
+ *   `page[after]`, `page[before]`; `sort=-updated_at` etc.) answers `{"tickets","meta":{"has_more","after_cursor",
+ *   "before_cursor"},"links":{"next","prev"}}` (opaque cursors; follow `meta.has_more`). An unknown sort field falls
+ *   back to created_at (Zendesk's own answer to one is not verified). No archived tickets exist in the fake.
  * - Zendesk 429s (injected) are text/plain "Number of allowed API requests per minute exceeded" with
  *   `Retry-After` (default 1 s, `retryAfter` to choose) and X-Rate-Limit-Remaining: 0.
  * - HubSpot: `Authorization: Bearer <private app token>`; anything else is 401 INVALID_AUTHENTICATION as above.
@@ -82,8 +100,15 @@
  *   "4" closed (closed_date set on entering "4"); hs_ticket_priority LOW|MEDIUM|HIGH|URGENT; other values are
  *   400 VALIDATION_ERROR INVALID_OPTION. hs_pipeline_stage is required on create.
  * - HubSpot search: filterGroups ORed, filters ANDed, operators EQ, NEQ, IN, NOT_IN, HAS_PROPERTY,
- *   NOT_HAS_PROPERTY; `limit` default 10, max 200; `after` paging `{"paging":{"next":{"after":"n"}}}`; no
+ *   NOT_HAS_PROPERTY; `sorts` [{propertyName, direction: ASCENDING|DESCENDING}] (numeric values numerically, empty
+ *   last; id order otherwise); `limit` default 10, max 200; `after` paging `{"paging":{"next":{"after":"n"}}}`; no
  *   X-HubSpot-RateLimit-* headers on search responses (as reported on the HubSpot community).
+ * - HubSpot tickets search on `associations.contact` (EQ, NEQ, IN, NOT_IN, HAS_PROPERTY, NOT_HAS_PROPERTY) matches
+ *   the ids of the contacts a ticket is associated with. A ticket is associated when created with `associations`
+ *   `[{to:{id}, types:[{associationCategory:"HUBSPOT_DEFINED", associationTypeId:16}]}]` (an entry counts as a
+ *   contact when it has no types, type 16, or a USER_DEFINED label), or seeded with `associations` in that form, as
+ *   `{contacts: ['101', …]}` or as the read form `{contacts: {results: [{id}]}}` (all stored in the create form).
+ *   "Open" tickets are a stage filter the client adds, e.g. `hs_pipeline_stage` NEQ "4" in the default pipeline.
  * - HubSpot 429s (injected) are `{"status":"error","message":"You have reached your ten_secondly_rolling limit.",
  *   "errorType":"RATE_LIMIT","correlationId","policyName":"TEN_SECONDLY_ROLLING","category":"RATE_LIMITS"}`
  *   (`policy: 'DAILY'` for the daily form) with X-HubSpot-RateLimit-Remaining: 0. HubSpot documents no
@@ -97,9 +122,9 @@
  *   Zendesk-shaped but not verified against a live account. Injected 5xx are text/plain "Internal Server Error" /
  *   "Service Unavailable" (Zendesk documents text/plain for API-level errors). No real rate limiting (inject it).
  * - HubSpot: only contacts and tickets, no associations API (a ticket create's `associations` to contacts are kept
- *   and returned by `?associations=contacts`), no batch, no archive, no properties API; search `query`, `sorts` and
- *   the 10k-result cap are ignored (results are in id order); EQ compares case-insensitively. The VALIDATION_ERROR
- *   message texts are approximations of HubSpot's; injected 5xx bodies are
+ *   and returned by `?associations=contacts`), no batch, no archive, no properties API; search `query` and the
+ *   10k-result cap are ignored; `associations.{other types}` never match; EQ compares case-insensitively. The
+ *   VALIDATION_ERROR message texts are approximations of HubSpot's; injected 5xx bodies are
  *   `{"status":"error","message":"internal error"|"Service Unavailable","correlationId"}`.
  * - `fail(matcher, {status, times, retryAfter, message, body, headers, …})` answers the next `times` requests whose
  *   `${method} ${pathWithQuery}` matches with that status and the vendor's body for it; `delay(matcher, {ms, times})`
@@ -229,6 +254,15 @@ const ZENDESK_PRIORITIES = ['low', 'normal', 'high', 'urgent'];
 const ZENDESK_TYPES = ['problem', 'incident', 'question', 'task'];
 const ZENDESK_ROLES = ['end-user', 'agent', 'admin'];
 const ZENDESK_RATE_LIMIT = 700;
+/** Sort keys for List Tickets (`sort_by` / cursor `sort`); status and priority sort in their workflow order. */
+const ZENDESK_TICKET_SORTS = {
+  created_at: (t) => t.created_at,
+  updated_at: (t) => t.updated_at,
+  id: (t) => t.id,
+  status: (t) => ZENDESK_STATUSES.indexOf(t.status),
+  priority: (t) => (t.priority ? ZENDESK_PRIORITIES.indexOf(t.priority) : -1),
+  subject: (t) => String(t.subject ?? '').toLowerCase(),
+};
 
 const zAuthError = () => new HttpError(json(401, { error: "Couldn't authenticate you" }, { 'www-authenticate': 'Basic realm="Web Password"' }));
 const zNotFound = () => new HttpError(json(404, { error: 'RecordNotFound', description: 'Not found' }));
@@ -551,6 +585,74 @@ export async function startZendesk({ email, apiToken, users = [], tickets = [], 
     return userList.filter((u) => conditions.every((c) => c(u)));
   }
 
+  /**
+   * List Tickets (`GET /api/v2/users/{id}/tickets/requested`): the user's tickets, every status, "ordered
+   * chronologically by created date, from oldest to newest" unless sorted. Offset pagination (`page`, `per_page` ≤ 100,
+   * `sort_by`, `sort_order`) answers `{tickets, next_page, previous_page, count}`; cursor pagination (`page[size]` ≤ 100,
+   * `page[after]`/`page[before]`, `sort=[-]field`) answers `{tickets, meta:{has_more, after_cursor, before_cursor},
+   * links:{next, prev}}`.
+   */
+  function listRequested(url, userId) {
+    if (!userById(userId)) throw zNotFound();
+    const q = url.searchParams;
+    const cursor = ['page[size]', 'page[after]', 'page[before]'].some((k) => q.has(k));
+    let field = 'created_at';
+    let desc = false;
+    if (cursor && q.get('sort')) {
+      desc = q.get('sort').startsWith('-');
+      field = q.get('sort').replace(/^-/, '');
+    } else if (!cursor) {
+      field = q.get('sort_by') ?? field;
+      desc = (q.get('sort_order') ?? 'asc').toLowerCase() === 'desc';
+    }
+    if (!ZENDESK_TICKET_SORTS[field]) { field = 'created_at'; }
+    const key = ZENDESK_TICKET_SORTS[field];
+    const all = ticketList.filter((t) => String(t.requester_id) === String(userId))
+      .sort((a, b) => {
+        const [x, y] = [key(a), key(b)];
+        const c = x < y ? -1 : x > y ? 1 : a.id - b.id;
+        return desc ? -c : c;
+      });
+    const pageUrl = (params) => {
+      const next = new URLSearchParams(q);
+      for (const [k, v] of Object.entries(params)) { if (v === undefined) next.delete(k); else next.set(k, String(v)); }
+      return `${baseUrl}${url.pathname}?${next.toString().replace(/%5B/g, '[').replace(/%5D/g, ']')}`;
+    };
+    if (cursor) {
+      const size = Math.min(100, Math.max(1, Number.parseInt(q.get('page[size]') ?? '100', 10) || 100));
+      const decode = (c) => {
+        const n = Number.parseInt(Buffer.from(String(c), 'base64url').toString('utf8').replace(/^o:/, ''), 10);
+        if (!Number.isInteger(n) || n < 0) throw new HttpError(json(400, { error: 'InvalidPaginationParameter', description: 'cursor is not valid' }));
+        return n;
+      };
+      const encode = (n) => Buffer.from(`o:${n}`).toString('base64url');
+      let start = 0;
+      if (q.has('page[after]')) start = decode(q.get('page[after]'));
+      else if (q.has('page[before]')) start = Math.max(0, decode(q.get('page[before]')) - size);
+      const tickets = all.slice(start, start + size);
+      const after = tickets.length ? encode(start + tickets.length) : null;
+      const before = tickets.length ? encode(start) : null;
+      const hasMore = start + tickets.length < all.length;
+      return json(200, {
+        tickets,
+        meta: { has_more: hasMore, after_cursor: after, before_cursor: before },
+        links: {
+          next: after ? pageUrl({ 'page[size]': size, 'page[after]': after, 'page[before]': undefined }) : null,
+          prev: before ? pageUrl({ 'page[size]': size, 'page[before]': before, 'page[after]': undefined }) : null,
+        },
+      }, { 'x-list-endpoint': '1' });
+    }
+    const perPage = Math.min(100, Math.max(1, Number.parseInt(q.get('per_page') ?? '100', 10) || 100));
+    const page = Math.max(1, Number.parseInt(q.get('page') ?? '1', 10) || 1);
+    const tickets = all.slice((page - 1) * perPage, page * perPage);
+    return json(200, {
+      tickets,
+      next_page: page * perPage < all.length ? pageUrl({ page: page + 1, per_page: perPage }) : null,
+      previous_page: page > 1 ? pageUrl({ page: page - 1, per_page: perPage }) : null,
+      count: all.length,
+    }, { 'x-list-endpoint': '1' });
+  }
+
   function route(req) {
     const url = new URL(req.path, 'http://x');
     const p = url.pathname;
@@ -564,6 +666,7 @@ export async function startZendesk({ email, apiToken, users = [], tickets = [], 
         : searchUsers(url.searchParams.get('query') ?? '');
       return json(200, { users: found, next_page: null, previous_page: null, count: found.length }, { 'x-list-endpoint': '1' });
     }
+    if ((m = /^\/api\/v2\/users\/([^/.]+)\/tickets\/requested(\.json)?$/.exec(p)) && req.method === 'GET') return listRequested(url, m[1]);
     if ((m = /^\/api\/v2\/users\/([^/.]+)(\.json)?$/.exec(p)) && req.method === 'GET') {
       const user = userById(m[1]);
       if (!user) throw zNotFound();
@@ -641,6 +744,8 @@ const HUBSPOT_RATE_INTERVAL_MS = 10000;
 export const HUBSPOT_TICKET_STAGES = { 1: 'New', 2: 'Waiting on contact', 3: 'Waiting on us', 4: 'Closed' };
 const HUBSPOT_PRIORITIES = ['LOW', 'MEDIUM', 'HIGH', 'URGENT'];
 const HUBSPOT_OPERATORS = ['EQ', 'NEQ', 'IN', 'NOT_IN', 'HAS_PROPERTY', 'NOT_HAS_PROPERTY'];
+/** HUBSPOT_DEFINED association type id, ticket → contact. */
+const HUBSPOT_TICKET_TO_CONTACT = 16;
 
 const OBJECT_TYPES = {
   contacts: {
@@ -705,6 +810,31 @@ const hsInvalidProperties = (problems) => hsError(400, {
 const hubspotTime = (date = new Date()) => date.toISOString();
 
 /**
+ * Ticket→contact associations in the create-body form `[{to:{id}, types:[{associationCategory, associationTypeId}]}]`
+ * from that form, from `{contacts: ['51', 52, {id: '53'}]}`, or from the read form `{contacts: {results: [{id}]}}`.
+ */
+function normalizeAssociations(associations) {
+  if (!associations) return [];
+  const typed = (id) => ({ to: { id: String(id) }, types: [{ associationCategory: 'HUBSPOT_DEFINED', associationTypeId: HUBSPOT_TICKET_TO_CONTACT }] });
+  if (Array.isArray(associations)) {
+    return clone(associations).map((a) => (typeof a === 'object' ? { ...a, to: { ...a.to, id: String(a.to?.id ?? a.id) } } : typed(a)));
+  }
+  const contacts = associations.contacts;
+  const list = Array.isArray(contacts) ? contacts : (contacts?.results ?? []);
+  return list.map((c) => typed(typeof c === 'object' ? c.id : c));
+}
+
+/**
+ * The contact ids a ticket is associated with: associations without `types`, or with the HubSpot-defined
+ * ticket-to-contact type (16), or with a custom (USER_DEFINED) label.
+ */
+function contactIdsOf(record) {
+  return (record.associations ?? [])
+    .filter((a) => !a.types?.length || a.types.some((t) => t.associationTypeId === HUBSPOT_TICKET_TO_CONTACT || t.associationCategory === 'USER_DEFINED'))
+    .map((a) => String(a.to?.id));
+}
+
+/**
  * Starts the HubSpot CRM v3 fake on 127.0.0.1.
  * @param {{token: string, contacts?: object[], tickets?: object[], port?: number}} opts
  * Seed records are `{id?, properties:{…}, createdAt?, updatedAt?}` or flat `{id?, email, firstname, …}`. The handle's
@@ -734,7 +864,8 @@ export async function startHubSpot({ token, contacts = [], tickets = [], port = 
       if (props.hs_pipeline_stage === '4') props.closed_date ??= updated;
     }
     const record = { id, properties: props, createdAt: created, updatedAt: updated, archived: archived ?? false };
-    if (associations) record.associations = associations;
+    const normalized = normalizeAssociations(associations);
+    if (normalized.length) record.associations = normalized;
     return record;
   }
   for (const c of contacts) stores.contacts.push(makeRecord('contacts', c));
@@ -821,7 +952,7 @@ export async function startHubSpot({ token, contacts = [], tickets = [], port = 
     const now = hubspotTime();
     const record = makeRecord(type, { properties: props, createdAt: now, updatedAt: now });
     if (props.hs_pipeline_stage === '4') record.properties.closed_date = now;
-    if (Array.isArray(body.associations) && body.associations.length) record.associations = clone(body.associations);
+    if (Array.isArray(body.associations) && body.associations.length) record.associations = normalizeAssociations(body.associations);
     stores[type].push(record);
     return json(201, render(type, record, Object.keys(record.properties)));
   }
@@ -848,14 +979,28 @@ export async function startHubSpot({ token, contacts = [], tickets = [], port = 
     if (!record) throw hsNotFound(id);
     const out = render(type, record, wantedProperties(url));
     const assoc = url.searchParams.get('associations');
-    if (assoc && /contacts?/.test(assoc) && type === 'tickets' && record.associations) {
-      const results = record.associations.map((a) => ({ id: String(a.to?.id), type: 'ticket_to_contact' }));
+    if (assoc && /contacts?/.test(assoc) && type === 'tickets') {
+      const results = contactIdsOf(record).map((id) => ({ id, type: 'ticket_to_contact' }));
       if (results.length) out.associations = { contacts: { results } };
     }
     return json(200, out);
   }
 
-  function matchesFilter(record, filter) {
+  function matchesFilter(type, record, filter) {
+    if (filter.propertyName === 'associations.contact') {
+      // The documented search pseudo-property `associations.{objectType}`: the ids of the associated contacts.
+      const ids = type === 'tickets' ? contactIdsOf(record) : [];
+      const inIds = (v) => ids.includes(String(v));
+      switch (filter.operator) {
+        case 'EQ': return inIds(filter.value);
+        case 'NEQ': return !inIds(filter.value);
+        case 'IN': return (filter.values ?? []).some(inIds);
+        case 'NOT_IN': return !(filter.values ?? []).some(inIds);
+        case 'HAS_PROPERTY': return ids.length > 0;
+        case 'NOT_HAS_PROPERTY': return ids.length === 0;
+        default: return false;
+      }
+    }
     const raw = record.properties[filter.propertyName];
     const has = raw !== undefined && raw !== null && raw !== '';
     const value = has ? String(raw).toLowerCase() : undefined;
@@ -869,6 +1014,23 @@ export async function startHubSpot({ token, contacts = [], tickets = [], port = 
       case 'NOT_HAS_PROPERTY': return !has;
       default: return false;
     }
+  }
+
+  /** Comparator for search `sorts` ([{propertyName, direction: ASCENDING|DESCENDING}]); id order otherwise. */
+  function searchOrder(sorts) {
+    const list = Array.isArray(sorts) ? sorts.filter((x) => x?.propertyName) : [];
+    return (a, b) => {
+      for (const { propertyName, direction } of list) {
+        const [x, y] = [a.properties[propertyName], b.properties[propertyName]];
+        if (x === y) continue;
+        if (x === null || x === undefined) return 1;
+        if (y === null || y === undefined) return -1;
+        const numeric = /^-?\d+(\.\d+)?$/.test(x) && /^-?\d+(\.\d+)?$/.test(y);
+        const c = numeric ? Number(x) - Number(y) : String(x).localeCompare(String(y));
+        if (c) return direction === 'DESCENDING' ? -c : c;
+      }
+      return Number(a.id) - Number(b.id);
+    };
   }
 
   function search(type, req) {
@@ -889,8 +1051,8 @@ export async function startHubSpot({ token, contacts = [], tickets = [], port = 
     if (!Number.isInteger(limit) || limit < 0 || limit > 200) throw hsError(400, { message: `Limit must be between 0 and 200. Got: ${limit}` });
     const after = Number(body.after ?? 0) || 0;
     const hits = stores[type].filter((r) => !r.archived
-      && (!groups.length || groups.some((g) => (g.filters ?? []).every((f) => matchesFilter(r, f)))))
-      .sort((a, b) => Number(a.id) - Number(b.id));
+      && (!groups.length || groups.some((g) => (g.filters ?? []).every((f) => matchesFilter(type, r, f)))))
+      .sort(searchOrder(body.sorts));
     const page = hits.slice(after, after + limit);
     const wanted = Array.isArray(body.properties) && body.properties.length ? body.properties : undefined;
     const out = { total: hits.length, results: page.map((r) => render(type, r, wanted)) };
@@ -958,6 +1120,8 @@ export async function startHubSpot({ token, contacts = [], tickets = [], port = 
 //   GET  /api/v2/contacts/{id}                 View a Contact
 //   GET  /api/v2/contacts?email=…|phone=…|mobile=…|company_id=…   List Contacts (filters ANDed; array)
 //   GET  /api/v2/tickets/{id}                  View a Ticket
+//   GET  /api/v2/tickets?requester_id=…|email=…|unique_external_id=…|company_id=…|filter=…|updated_since=…
+//        &order_by=…&order_type=…&page=…&per_page=…&include=…   List All Tickets (filters ANDed; array)
 //   POST /api/v2/tickets                       Create a Ticket (201 + Location)
 //   PUT  /api/v2/tickets/{id}                  Update a Ticket (200)
 // Faithful: Basic auth `{apiKey}:X` (any password is accepted by Freshdesk; only the key is checked), else 401
@@ -968,10 +1132,21 @@ export async function startHubSpot({ token, contacts = [], tickets = [], port = 
 // status 2 Open, 3 Pending, 4 Resolved, 5 Closed; priority 1 Low … 4 Urgent; source default 2 (Email); ISO UTC
 // timestamps without milliseconds; X-RateLimit-Total / -Remaining / -Used-CurrentRequest on every response; 429
 // (injected) with Retry-After (default 60 s).
+// List All Tickets follows https://developers.freshdesk.com/api/#list_all_tickets: "By default, only tickets that
+// have been created within the past 30 days will be returned. For older tickets, use the updated_since filter"
+// (so with `updated_since` the window is updated_at ≥ updated_since instead); spam/deleted tickets (seed them with
+// `spam: true` / `deleted: true`) only via `filter=spam|deleted`; default order created_at desc; per_page default
+// 30, max 100, `Link: <…>; rel="next"` while more pages exist; description and description_text only with
+// `include=description` ("For accounts created after 2018-11-30, you will have to use include to get
+// description"). Every status is listed: there is no status filter here (open = status 2 Open or 3 Pending; the
+// Filter Tickets search API is not modelled), so a client filters open tickets itself.
 // Simplified: the 404 body and the 429 body text are from memory of live responses, not verified against a
 // portal; no agents, groups, companies, custom fields, attachments, conversations, search/filter query API,
-// pagination (lists return everything), or real rate limiting. Creating a ticket with an unknown `email` creates
-// the contact, as Freshdesk does.
+// List Contacts pagination (that list returns everything), or real rate limiting. Creating a ticket with an unknown
+// `email` creates the contact, as Freshdesk does. List All Tickets: `filter=new_and_my_open` is approximated as
+// status Open and `watching` is always empty (no agents); an `email` matching no contact is 400 invalid_value "There
+// is no contact matching the given email" and unknown query parameters 400 invalid_field — both Freshdesk-shaped
+// but not verified; `include=company` is accepted and adds nothing.
 
 const FRESHDESK_STATUSES = { 2: 'Open', 3: 'Pending', 4: 'Resolved', 5: 'Closed' };
 const FRESHDESK_PRIORITIES = { 1: 'Low', 2: 'Medium', 3: 'High', 4: 'Urgent' };
@@ -1097,6 +1272,108 @@ export async function startFreshdesk({ apiKey, contacts = [], tickets = [], port
     t.updated_at = fdTime();
   }
 
+  /**
+   * List All Tickets (`GET /api/v2/tickets`). Filters (ANDed): `filter` (new_and_my_open | watching | spam | deleted),
+   * `requester_id`, `email`, `unique_external_id`, `company_id`, `updated_since`; without `updated_since` only
+   * tickets created in the past 30 days; spam and deleted tickets only through their filter. `order_by`
+   * created_at (default) | due_by | updated_at | status, `order_type` desc (default) | asc; `page`, `per_page`
+   * (default 30, max 100) with a `Link: <…>; rel="next"` header while more pages exist; `include` requester, stats,
+   * description (description / description_text are left out of list items unless included).
+   */
+  function listTickets(url) {
+    const q = url.searchParams;
+    const known = ['filter', 'requester_id', 'email', 'unique_external_id', 'company_id', 'updated_since', 'order_by',
+      'order_type', 'page', 'per_page', 'include'];
+    const errors = [];
+    for (const k of new Set(q.keys())) {
+      if (!known.includes(k)) errors.push({ field: k, message: 'Unexpected/invalid field in request', code: 'invalid_field' });
+    }
+    const oneOf = (field, values) => {
+      if (q.has(field) && !values.includes(q.get(field))) {
+        errors.push({ field, message: `It should be one of these values: '${values.join(',')}'`, code: 'invalid_value' });
+      }
+    };
+    oneOf('filter', ['new_and_my_open', 'watching', 'spam', 'deleted']);
+    oneOf('order_by', ['created_at', 'due_by', 'updated_at', 'status']);
+    oneOf('order_type', ['asc', 'desc']);
+    const includes = (q.get('include') ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+    for (const inc of includes) {
+      if (!['requester', 'stats', 'description', 'company'].includes(inc)) {
+        errors.push({ field: 'include', message: "It should be one of these values: 'requester,stats,description,company'", code: 'invalid_value' });
+      }
+    }
+    const positive = (field, max) => {
+      if (!q.has(field)) return;
+      const n = Number(q.get(field));
+      if (!Number.isInteger(n) || n < 1 || (max && n > max)) {
+        errors.push({ field, message: `It should be a Positive Number${max ? ` less than or equal to ${max}` : ''}`, code: 'invalid_value' });
+      }
+    };
+    positive('page');
+    positive('per_page', 100);
+    positive('requester_id');
+    positive('company_id');
+    let since;
+    if (q.has('updated_since')) {
+      since = Date.parse(q.get('updated_since'));
+      if (Number.isNaN(since)) errors.push({ field: 'updated_since', message: "It should be in the 'valid date time' format", code: 'invalid_value' });
+    }
+    let requesterIds;
+    if (q.has('email')) {
+      const address = q.get('email').toLowerCase();
+      const c = contactList.find((x) => (x.email ?? '').toLowerCase() === address || x.other_emails.some((e) => e.toLowerCase() === address));
+      if (!c) errors.push({ field: 'email', message: 'There is no contact matching the given email', code: 'invalid_value' });
+      else requesterIds = [c.id];
+    }
+    if (q.has('unique_external_id')) {
+      const ids = contactList.filter((x) => x.unique_external_id === q.get('unique_external_id')).map((x) => x.id);
+      requesterIds = requesterIds ? requesterIds.filter((id) => ids.includes(id)) : ids;
+    }
+    if (errors.length) throw fdInvalid(errors);
+
+    const filter = q.get('filter');
+    const monthAgo = Date.now() - 30 * 24 * 3600 * 1000;
+    const hits = ticketList.filter((t) => (filter === 'spam' ? t.spam === true : t.spam !== true)
+      && (filter === 'deleted' ? t.deleted === true : t.deleted !== true)
+      && (filter !== 'new_and_my_open' || t.status === 2)
+      && filter !== 'watching'
+      && (!q.has('requester_id') || t.requester_id === Number(q.get('requester_id')))
+      && (!requesterIds || requesterIds.includes(t.requester_id))
+      && (!q.has('company_id') || t.company_id === Number(q.get('company_id')))
+      && (since !== undefined ? Date.parse(t.updated_at) >= since : Date.parse(t.created_at) >= monthAgo));
+    const orderBy = q.get('order_by') ?? 'created_at';
+    const desc = (q.get('order_type') ?? 'desc') === 'desc';
+    hits.sort((a, b) => {
+      const [x, y] = orderBy === 'status' ? [a.status, b.status] : [Date.parse(a[orderBy]), Date.parse(b[orderBy])];
+      const c = x < y ? -1 : x > y ? 1 : a.id - b.id;
+      return desc ? -c : c;
+    });
+    const perPage = Number(q.get('per_page') ?? 30);
+    const page = Number(q.get('page') ?? 1);
+    const items = hits.slice((page - 1) * perPage, page * perPage).map((t) => {
+      const { description, description_text: descriptionText, ...rest } = clone(t);
+      const out = includes.includes('description') ? { ...rest, description, description_text: descriptionText } : rest;
+      if (includes.includes('requester')) {
+        const c = contactList.find((x) => x.id === t.requester_id);
+        out.requester = c ? { email: c.email, id: c.id, mobile: c.mobile, name: c.name, phone: c.phone } : null;
+      }
+      if (includes.includes('stats')) {
+        out.stats = { agent_responded_at: null, requester_responded_at: null, first_responded_at: null,
+          status_updated_at: t.updated_at, reopened_at: null, resolved_at: t.status === 4 ? t.updated_at : null,
+          closed_at: t.status === 5 ? t.updated_at : null, pending_since: t.status === 3 ? t.updated_at : null };
+      }
+      return out;
+    });
+    const headers = {};
+    if (page * perPage < hits.length) {
+      const next = new URLSearchParams(q);
+      next.set('page', String(page + 1));
+      next.set('per_page', String(perPage));
+      headers.link = `<${server.url}/api/v2/tickets?${next}>; rel="next"`;
+    }
+    return json(200, items, headers);
+  }
+
   function route(req) {
     authorize(req);
     const url = new URL(req.path, 'http://x');
@@ -1116,6 +1393,7 @@ export async function startFreshdesk({ apiKey, contacts = [], tickets = [], port
       if (!c) throw fdNotFound();
       return json(200, c);
     }
+    if (req.method === 'GET' && p === '/api/v2/tickets') return listTickets(url);
     if (req.method === 'GET' && (m = /^\/api\/v2\/tickets\/(\d+)$/.exec(p))) {
       const t = ticketList.find((x) => x.id === Number(m[1]));
       if (!t) throw fdNotFound();
@@ -1170,3 +1448,6 @@ export async function startFreshdesk({ apiKey, contacts = [], tickets = [], port
     close: server.close,
   };
 }
+
+// Shared with the other CRM fakes (tests/fakes/salesforce.mjs, tests/fakes/livechat.mjs).
+export { serve, faultReply, faultBody, HttpError, json, text, clone, lowerHeaders };

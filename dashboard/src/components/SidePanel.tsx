@@ -68,6 +68,13 @@ export function SidePanel({ detail, staff, assigneeRef, onTicket, onChanged, onN
               {detail.crm_customer.customer.tier ? ` · tier ${detail.crm_customer.customer.tier}` : ''}
             </span>
           )}
+          {(detail.crm_customer?.customer?.metadata?.open_tickets?.length ?? 0) > 0 && (
+            <ul class="muted small crm-open" data-testid="crm-open-tickets" aria-label="Open CRM tickets">
+              {detail.crm_customer?.customer?.metadata?.open_tickets?.map((o) => (
+                <li key={o.id}>#{o.id} {o.subject ?? ''} ({o.status})</li>
+              ))}
+            </ul>
+          )}
           {t.customer_phone && (
             <a href={`tel:${t.customer_phone}`} class="muted" data-testid="customer-phone">{t.customer_phone}</a>
           )}

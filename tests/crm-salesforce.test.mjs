@@ -1,0 +1,277 @@
+/**
+ * CRM proxies, second part (issue 5): Salesforce behind the unified API (OAuth 2.0 refresh-token flow, SOQL, Case),
+ * the LiveChat handoff, and enrichment of tickets from every channel by the per-minute sweep — against the BUILT
+ * worker in workerd with local D1 and the loopback fakes tests/fakes/salesforce.mjs and tests/fakes/livechat.mjs.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { FIXTURES, emlFiles, startEdgedesk } from './support/worker.mjs';
+import { startSalesforce } from './fakes/salesforce.mjs';
+import { startLiveChat } from './fakes/livechat.mjs';
+import { postWebhook, smsParams, startTwilio } from './fakes/twilio.mjs';
+import { startZapier } from './fakes/zapier.mjs';
+
+const KEY = Buffer.alloc(32, 4).toString('base64');
+const SF = { clientId: '3MVG9-edgedesk-consumer-key', clientSecret: 'sf-consumer-secret-0123456789', refreshToken: '5Aep861-refresh-token-abcdef' };
+const LC = { accountId: 'a1b2c3d4-account', token: 'dal:pat-secret-0123456789' };
+
+async function until(probe, what) {
+  for (let i = 0; i < 300; i++) {
+    const v = await probe();
+    if (v) return v;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe('Salesforce', () => {
+  let h; let token; let sf; let api;
+  before(async () => {
+    sf = await startSalesforce({
+      ...SF,
+      accounts: [{ Id: '001000000000001', Name: 'Acme Outdoor', Type: 'Customer - Direct' }],
+      contacts: [
+        { FirstName: 'Priya', LastName: 'Raman', Email: 'priya.raman@example.com', Phone: '+15550100007', Tier__c: 'Gold', AccountId: '001000000000001' },
+        { FirstName: "Liam", LastName: "O'Brien", Email: "liam.o'brien@example.com", MobilePhone: '+15550100099' },
+      ],
+    });
+    h = await startEdgedesk({ eml: emlFiles(FIXTURES), vars: { CS_ENCRYPTION_KEY: KEY, CRM_TIMEOUT_MS: '2500' } });
+    token = await h.login();
+    api = (method, path, body) => h.api(method, path, { token, body });
+  });
+  after(async () => {
+    await h?.dispose();
+    await sf?.close();
+  });
+
+  test('connection: client id and both secrets required; secrets never returned; test refreshes a token', async () => {
+    const base = { type: 'salesforce', name: 'Salesforce (prod)', base_url: sf.url };
+    assert.equal((await api('POST', '/api/v1/admin/connections', { ...base, settings: { login_url: sf.url }, secrets: { client_secret: SF.clientSecret, refresh_token: SF.refreshToken } })).status, 422, 'no client_id');
+    const noRefresh = await api('POST', '/api/v1/admin/connections', { ...base, settings: { client_id: SF.clientId, login_url: sf.url }, secrets: { client_secret: SF.clientSecret } });
+    assert.equal(noRefresh.status, 422);
+    assert.match(noRefresh.json.error.message, /secrets\.refresh_token/);
+    assert.equal((await api('POST', '/api/v1/admin/connections', { ...base, settings: { client_id: SF.clientId, tier_field: 'Tier__c; DELETE' }, secrets: { client_secret: 'x', refresh_token: 'y' } })).status, 422, 'tier_field must be an API name');
+    const c = await api('POST', '/api/v1/admin/connections', { ...base, is_primary: true,
+      settings: { client_id: SF.clientId, login_url: sf.url, tier_field: 'Tier__c' },
+      secrets: { client_secret: SF.clientSecret, refresh_token: SF.refreshToken } });
+    assert.equal(c.status, 201, c.text);
+    const t = await api('POST', `/api/v1/admin/connections/${c.json.id}/test`);
+    assert.equal(t.json.ok, true, t.text);
+    const tokenCalls = sf.requests.filter((r) => r.path.startsWith('/services/oauth2/token'));
+    assert.equal(tokenCalls.length, 1, 'one refresh-token grant');
+    assert.match(tokenCalls[0].body, /grant_type=refresh_token/);
+    const list = await api('GET', '/api/v1/admin/connections');
+    for (const r of [c, t, list]) {
+      for (const secret of [SF.clientSecret, SF.refreshToken, ...sf.tokens]) assert.ok(!r.text.includes(secret), 'no secret or access token in a response');
+    }
+    const cached = await h.rows("SELECT value FROM crm_cache WHERE key = 'oauth:access_token'");
+    assert.equal(cached.length, 1, 'the access token is kept for later invocations');
+    assert.ok(!cached[0].value.includes(sf.tokens[0]), 'sealed, not in clear');
+  });
+
+  test('customers by id, e-mail (SOQL, quotes escaped) and phone; tier from the configured field', async () => {
+    const priya = sf.contacts[0];
+    const byId = await api('POST', '/api/v1/crm/customer', { crm_type: 'salesforce', customer_id: priya.Id });
+    assert.equal(byId.status, 200, byId.text);
+    assert.deepEqual([byId.json.id, byId.json.name, byId.json.email, byId.json.tier], [priya.Id, 'Priya Raman', 'priya.raman@example.com', 'Gold']);
+    const byMail = await api('POST', '/api/v1/crm/customer', { crm_type: 'salesforce', email: 'Priya.Raman@example.com' });
+    assert.equal(byMail.json.id, priya.Id);
+    assert.equal(byMail.json.metadata.account_name, 'Acme Outdoor');
+    const liam = await api('POST', '/api/v1/crm/customer', { crm_type: 'salesforce', email: "liam.o'brien@example.com" });
+    assert.equal(liam.status, 200, liam.text);
+    assert.equal(liam.json.name, "Liam O'Brien");
+    const byMobile = await api('POST', '/api/v1/crm/customer', { crm_type: 'salesforce', phone: '+1 555 010 0099' });
+    assert.equal(byMobile.json.name, "Liam O'Brien", 'MobilePhone matches too');
+    assert.equal((await api('POST', '/api/v1/crm/customer', { crm_type: 'salesforce', email: 'nobody@example.com' })).status, 404);
+    assert.equal((await api('POST', '/api/v1/crm/customer', { crm_type: 'salesforce', customer_id: '003000000000000AAA' })).status, 404);
+    const queries = sf.requests.filter((r) => r.path.includes('/query?')).map((r) => decodeURIComponent(r.path.replace(/\+/g, ' ')));
+    assert.ok(queries.some((q) => q.includes("Email = 'liam.o\\'brien@example.com'")), 'the quote is escaped in SOQL');
+  });
+
+  test('cases: create, get, update with status and priority mapped', async () => {
+    const priya = sf.contacts[0];
+    const created = await api('POST', '/api/v1/crm/tickets', { crm_type: 'salesforce', subject: 'Tent pole snapped', description: 'On the first night', priority: 'urgent', customer_id: priya.Id });
+    assert.equal(created.status, 201, created.text);
+    assert.deepEqual([created.json.status, created.json.priority, created.json.customer_id], ['new', 'high', priya.Id], 'urgent is High at Salesforce');
+    assert.match(created.json.metadata.case_number, /^\d{8}$/);
+    const sfCase = sf.cases.find((x) => x.Id === created.json.id);
+    assert.deepEqual([sfCase.Status, sfCase.Priority, sfCase.Origin], ['New', 'High', 'Web']);
+    const got = await api('POST', '/api/v1/crm/ticket', { crm_type: 'salesforce', ticket_id: created.json.id });
+    assert.equal(got.json.subject, 'Tent pole snapped');
+    const upd = await api('PATCH', `/api/v1/crm/tickets/salesforce/${created.json.id}`, { status: 'pending', priority: 'low' });
+    assert.equal(upd.status, 200, upd.text);
+    assert.deepEqual([upd.json.status, upd.json.priority], ['pending', 'low']);
+    assert.equal(sf.cases.find((x) => x.Id === created.json.id).Status, 'On Hold');
+    const closed = await api('PATCH', `/api/v1/crm/tickets/salesforce/${created.json.id}`, { status: 'solved' });
+    assert.equal(closed.json.status, 'closed', 'solved is Closed at Salesforce');
+    assert.equal(sf.cases.find((x) => x.Id === created.json.id).IsClosed, true);
+    // Reopen for the enrichment test below: an open case of Priya's.
+    await api('PATCH', `/api/v1/crm/tickets/salesforce/${created.json.id}`, { status: 'open' });
+    assert.equal((await api('PATCH', '/api/v1/crm/tickets/salesforce/500000000000000AAA', { status: 'open' })).status, 404);
+  });
+
+  test('an expired session is refreshed once and the call repeated; the new token is kept', async () => {
+    const grants = () => sf.requests.filter((r) => r.path.startsWith('/services/oauth2/token')).length;
+    const before = grants();
+    await api('POST', '/api/v1/crm/customer?fresh=true', { crm_type: 'salesforce', customer_id: sf.contacts[0].Id });
+    assert.equal(grants(), before, 'the kept token is reused: no grant');
+    sf.expireTokens();
+    const r = await api('POST', '/api/v1/crm/customer?fresh=true', { crm_type: 'salesforce', customer_id: sf.contacts[0].Id });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(grants(), before + 1, 'INVALID_SESSION_ID → one refresh');
+    await api('POST', '/api/v1/crm/customer?fresh=true', { crm_type: 'salesforce', customer_id: sf.contacts[0].Id });
+    assert.equal(grants(), before + 1, 'and the refreshed token is used by the next request');
+  });
+
+  test('REQUEST_LIMIT_EXCEEDED is retried, then 503; a revoked refresh token is 502 crm_auth_failed', async () => {
+    sf.fail(/\/query\?/, { status: 403, errorCode: 'REQUEST_LIMIT_EXCEEDED', times: 1 });
+    const retried = await api('POST', '/api/v1/crm/customer?fresh=true', { crm_type: 'salesforce', email: 'priya.raman@example.com' });
+    assert.equal(retried.status, 200, 'one org-limit answer is retried');
+    sf.fail(/\/query\?/, { status: 403, errorCode: 'REQUEST_LIMIT_EXCEEDED', times: 50 });
+    const limited = await api('POST', '/api/v1/crm/customer?fresh=true', { crm_type: 'salesforce', email: 'priya.raman@example.com' });
+    assert.equal(limited.status, 503, limited.text);
+    assert.equal(limited.json.error.code, 'crm_rate_limited');
+    assert.ok(Number(limited.headers.get('retry-after')) >= 1);
+    assert.ok(!limited.text.includes('TotalRequests'), 'no vendor body is echoed');
+    sf.revokeRefreshToken();
+    const refused = await api('POST', '/api/v1/crm/customer?fresh=true', { crm_type: 'salesforce', customer_id: sf.contacts[0].Id });
+    assert.equal(refused.status, 502, refused.text);
+    assert.equal(refused.json.error.code, 'crm_auth_failed');
+    assert.match(refused.json.error.message, /Salesforce \(prod\)/);
+    assert.ok(!refused.text.includes('expired access/refresh token'));
+  });
+});
+
+describe('enrichment from every channel', () => {
+  test('an e-mail ticket\'s AI draft prompt names the open Salesforce cases; an SMS ticket is enriched by phone by the sweep', async () => {
+    const sf = await startSalesforce({ ...SF,
+      contacts: [
+        { FirstName: 'Priya', LastName: 'Raman', Email: 'priya.raman@example.com', Tier__c: 'Gold' },
+        { FirstName: 'Maya', LastName: 'Patel', Phone: '+15557770001', Tier__c: 'Silver' },
+      ] });
+    const twilio = await startTwilio();
+    const zap = await startZapier({ secret: 'zap-secret-1' });
+    const h = await startEdgedesk({ eml: emlFiles(FIXTURES), vars: { CS_ENCRYPTION_KEY: KEY, TWILIO_API_BASE: twilio.url } });
+    try {
+      const token = await h.login();
+      const api = (method, path, body) => h.api(method, path, { token, body });
+      const c = await api('POST', '/api/v1/admin/connections', { type: 'salesforce', name: 'Salesforce', base_url: sf.url, is_primary: true,
+        settings: { client_id: SF.clientId, login_url: sf.url, tier_field: 'Tier__c' }, secrets: { client_secret: SF.clientSecret, refresh_token: SF.refreshToken } });
+      assert.equal(c.status, 201, c.text);
+      const kase = await api('POST', '/api/v1/crm/tickets', { crm_type: 'salesforce', subject: 'Tent pole snapped', priority: 'high', customer_id: sf.contacts[0].Id });
+      assert.equal(kase.status, 201, kase.text);
+      await api('POST', '/api/v1/crm/tickets', { crm_type: 'salesforce', subject: 'Old closed case', customer_id: sf.contacts[0].Id })
+        .then((r) => api('PATCH', `/api/v1/crm/tickets/salesforce/${r.json.id}`, { status: 'closed' }));
+      const report = await h.poll(token);
+      assert.ok(report.drafts_created >= 1, JSON.stringify(report));
+      const prompt = h.fakes.requests.filter((r) => r.path?.startsWith('/v1/chat/completions')).map((r) => String(r.body)).find((p) => p.includes('TKT-000001'));
+      assert.match(prompt, /salesforce customer 003\w+, name Priya Raman, tier Gold, open CRM tickets 1 \(#500\w+ Tent pole snapped \[new\]\)/);
+      assert.ok(!prompt.includes('Old closed case'), 'closed cases are not "open"');
+
+      // SMS: the ticket is created at once; the per-minute sweep attaches the CRM record found by phone.
+      const put = await api('PUT', '/api/v1/admin/customer-service/config', { is_enabled: true, zapier_webhook_url: zap.hookUrl,
+        zapier_callback_secret: 'zap-secret-1', account_sid: twilio.accountSid, auth_token: twilio.authToken, phone_numbers: ['+15550100001'] });
+      assert.equal(put.status, 200, put.text);
+      const sms = await postWebhook(h.url, '/api/v1/customer-service/sms/inbound',
+        smsParams({ from: '+15557770001', to: '+15550100001', body: 'What time do you open?', accountSid: twilio.accountSid }), { authToken: twilio.authToken });
+      assert.equal(sms.status, 200);
+      const [ticket] = await until(async () => {
+        const r = await h.rows("SELECT ticket_id, ticket_number, crm_customer FROM tickets WHERE channel = 'sms'");
+        return r.length ? r : null;
+      }, 'the SMS ticket');
+      assert.equal(ticket.crm_customer, null, 'creation does not wait for the CRM');
+      const worker = await h.mf.getWorker();
+      await worker.scheduled({ cron: '* * * * *' });
+      const [after] = await h.rows('SELECT crm_customer FROM tickets WHERE ticket_id = ?', ticket.ticket_id);
+      const stored = JSON.parse(after.crm_customer);
+      assert.deepEqual([stored.crm_type, stored.customer.name, stored.customer.tier], ['salesforce', 'Maya Patel', 'Silver']);
+      const detail = await api('GET', `/api/v1/tickets/${ticket.ticket_number}`);
+      assert.equal(detail.json.crm_customer.customer.name, 'Maya Patel', 'the ticket detail shows it');
+      const phoneQueries = sf.requests.filter((r) => r.path.includes('/query?') && decodeURIComponent(r.path).includes('15557770001')).length;
+      await worker.scheduled({ cron: '* * * * *' });
+      assert.equal(sf.requests.filter((r) => r.path.includes('/query?') && decodeURIComponent(r.path).includes('15557770001')).length, phoneQueries, 'enriched once');
+    } finally {
+      await h.dispose();
+      await sf.close();
+      await twilio.close();
+      await zap.close();
+    }
+  });
+});
+
+describe('LiveChat handoff', () => {
+  let h; let token; let lc; let api;
+  before(async () => {
+    lc = await startLiveChat({ ...LC, agents: [{ id: 'smith@example.com', name: 'Agent Smith', accepting: true }], waitSeconds: 90 });
+    h = await startEdgedesk({ eml: emlFiles(FIXTURES), vars: { CS_ENCRYPTION_KEY: KEY, CRM_TIMEOUT_MS: '2500' } });
+    token = await h.login();
+    api = (method, path, body) => h.api(method, path, { token, body });
+  });
+  after(async () => {
+    await h?.dispose();
+    await lc?.close();
+  });
+
+  test('without a LiveChat connection: 404; the connection needs the account id and is never primary', async () => {
+    assert.equal((await api('POST', '/api/v1/handoff/create', { customer_name: 'Ana', transcript: [] })).status, 404);
+    assert.equal((await api('POST', '/api/v1/admin/connections', { type: 'livechat', base_url: lc.url, secrets: { personal_access_token: LC.token } })).status, 422);
+    assert.equal((await api('POST', '/api/v1/admin/connections', { type: 'livechat', base_url: lc.url, is_primary: true, settings: { account_id: LC.accountId }, secrets: { personal_access_token: LC.token } })).status, 422);
+    const c = await api('POST', '/api/v1/admin/connections', { type: 'livechat', name: 'LiveChat', base_url: lc.url, settings: { account_id: LC.accountId, agent_id: 'handoff@edgedesk.test' }, secrets: { personal_access_token: LC.token } });
+    assert.equal(c.status, 201, c.text);
+    assert.equal(c.json.is_primary, false);
+    assert.ok(!c.text.includes(LC.token));
+  });
+
+  test('a call handed over with its transcript reaches an available agent', async () => {
+    const r = await api('POST', '/api/v1/handoff/create', { call_id: 'CA0123456789abcdef0123456789abcdef', customer_name: 'Maya Patel',
+      customer_email: 'maya@example.com', reason: 'wants to dispute a charge', urgency: 'high',
+      transcript: [{ role: 'customer', text: 'I was charged twice' }, { role: 'assistant', text: 'Let me get a person for you.' }],
+      metadata: { membership: 'Gold' } });
+    assert.equal(r.status, 201, r.text);
+    assert.deepEqual([r.json.status, r.json.agent_name, r.json.agent_id, r.json.estimated_wait_seconds], ['assigned', 'Agent Smith', 'smith@example.com', 0]);
+    assert.equal(r.json.chat_url, `https://my.livechatinc.com/chats/${r.json.handoff_id}`);
+    const chat = lc.chats.find((c) => c.id === r.json.handoff_id) ?? lc.view(r.json.handoff_id);
+    const texts = JSON.stringify(lc.view(r.json.handoff_id));
+    assert.ok(chat, 'the chat exists at LiveChat');
+    for (const part of ['Maya Patel', 'maya@example.com', 'wants to dispute a charge', 'Customer: I was charged twice', 'Assistant: Let me get a person for you.', 'membership: Gold', 'CA0123456789abcdef0123456789abcdef']) {
+      assert.ok(texts.includes(part), `the agent sees ${part}`);
+    }
+    const auth = lc.requests.find((q) => q.path.includes('start_chat')).headers.authorization;
+    assert.equal(auth, `Basic ${Buffer.from(`${LC.accountId}:${LC.token}`).toString('base64')}`);
+    const [row] = await h.rows('SELECT chat_id, status, agent_name, urgency FROM crm_handoffs');
+    assert.deepEqual([row.chat_id, row.status, row.agent_name, row.urgency], [r.json.handoff_id, 'assigned', 'Agent Smith', 'high']);
+  });
+
+  test('a ticket handed over while nobody is free: queued with the wait, transcript from the ticket, logged on it', async () => {
+    await h.poll(token);
+    await api('POST', '/api/v1/tickets/TKT-000001/notes', { content: 'internal: VIP, be nice' });
+    lc.setAccepting('smith@example.com', false);
+    const r = await api('POST', '/api/v1/handoff/create', { ticket_id: 'TKT-000001', reason: 'needs a live agent' });
+    assert.equal(r.status, 201, r.text);
+    assert.deepEqual([r.json.status, r.json.agent_name, r.json.estimated_wait_seconds], ['queued', null, 90]);
+    const shown = JSON.stringify(lc.view(r.json.handoff_id));
+    assert.ok(shown.includes('Edgedesk ticket TKT-000001'), 'the ticket is named');
+    assert.ok(shown.includes('Customer: '), 'the customer\'s mail is in the transcript');
+    assert.ok(!shown.includes('VIP, be nice'), 'internal notes stay inside Edgedesk');
+    const t = (await api('GET', '/api/v1/tickets/TKT-000001')).json;
+    assert.ok(t.events.some((e) => e.kind === 'handoff'), 'an activity entry');
+    assert.ok(t.messages.some((m) => m.sender_type === 'system' && /Handed over to LiveChat .*queued; estimated wait 90 s/.test(m.content)));
+  });
+
+  test('bad input 422 and nothing sent; refused token 502; LiveChat rate limit 503', async () => {
+    const sent = lc.requests.length;
+    assert.equal((await api('POST', '/api/v1/handoff/create', { customer_name: 'A', urgency: 'panic' })).status, 422);
+    assert.equal((await api('POST', '/api/v1/handoff/create', { customer_name: 'A', transcript: [{ role: 'robot', text: 'x' }] })).status, 422);
+    assert.equal((await api('POST', '/api/v1/handoff/create', { transcript: [] })).status, 422, 'no customer name and no ticket');
+    assert.equal((await api('POST', '/api/v1/handoff/create', { customer_name: 'A', call_id: 'CAnope' })).status, 201, 'an unknown call with a name still hands over');
+    assert.equal(lc.requests.length > sent, true);
+    lc.fail(/start_chat/, { status: 401 });
+    const refused = await api('POST', '/api/v1/handoff/create', { customer_name: 'A' });
+    assert.equal(refused.status, 502);
+    assert.equal(refused.json.error.code, 'crm_auth_failed');
+    lc.fail(/start_chat/, { status: 429, retryAfter: 1, times: 20 });
+    const limited = await api('POST', '/api/v1/handoff/create', { customer_name: 'A' });
+    assert.equal(limited.status, 503);
+    assert.equal(limited.json.error.code, 'crm_rate_limited');
+  });
+});
