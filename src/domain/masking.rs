@@ -76,9 +76,63 @@ fn mask_run(run: &str) -> String {
     }
 }
 
+fn ssn_pattern() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    #[allow(clippy::unwrap_used)] // a literal pattern, covered by tests
+    RE.get_or_init(|| Regex::new(r"\b\d{3}[- ]\d{2}[- ]\d{4}\b").unwrap())
+}
+
+fn pin_pattern() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    // "PIN 1234", "pin: 0000", "passcode is 123456", "security code 987", "CVV 123".
+    #[allow(clippy::unwrap_used)] // a literal pattern, covered by tests
+    RE.get_or_init(|| {
+        Regex::new(
+            r"(?i)\b(pin|pin code|passcode|security code|cvv|cvc)(\s*(?:number|no\.?|#)?\s*(?:is|=|:)?\s*)\d{3,8}\b",
+        )
+        .unwrap()
+    })
+}
+
+fn account_pattern() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    #[allow(clippy::unwrap_used)] // a literal pattern, covered by tests
+    RE.get_or_init(|| Regex::new(r"\b\d{10,20}\b").unwrap())
+}
+
+/// Masks what a live chat must never store or show staff (the old support module's list, `seed-rules.md`):
+/// Luhn-valid card numbers ([`mask_card_numbers`]), US social security numbers (`123-45-6789`), PINs and
+/// security codes after their keyword (`PIN 1234`, `passcode: 123456`, `CVV 123`), and account numbers (any
+/// other run of 10–20 digits, which also catches unformatted phone numbers: the old module's trade-off).
+pub fn mask_chat(text: &str) -> String {
+    let t = mask_card_numbers(text);
+    let t = ssn_pattern().replace_all(&t, MASK);
+    let t = pin_pattern().replace_all(&t, |c: &regex_lite::Captures<'_>| {
+        format!("{}{}{MASK}", &c[1], &c[2])
+    });
+    account_pattern().replace_all(&t, MASK).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chat_masking() {
+        assert_eq!(
+            mask_chat("my card is 4111 1111 1111 1111, ssn 123-45-6789"),
+            "my card is ****, ssn ****"
+        );
+        assert_eq!(mask_chat("PIN: 4821 please"), "PIN: **** please");
+        assert_eq!(mask_chat("my pin is 0000"), "my pin is ****");
+        assert_eq!(mask_chat("CVV 123"), "CVV ****");
+        assert_eq!(mask_chat("account 004512345678"), "account ****");
+        assert_eq!(
+            mask_chat("order 1234 arrives 2026-11-22"),
+            "order 1234 arrives 2026-11-22"
+        );
+        assert_eq!(mask_chat("spinning 1234"), "spinning 1234");
+    }
 
     #[test]
     fn masks_valid_cards_in_any_grouping() {

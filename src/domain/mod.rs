@@ -18,6 +18,7 @@
 //! - [`customers`]: customer identities (e-mail, phone, PSID, IGSID) and registry input.
 //! - [`meta`]: Messenger/Instagram webhook payloads, their signature, the 24-hour window.
 //! - [`phone`]: E.164 normalisation.
+//! - [`rooms`]: live chat / WebRTC signaling protocol, room capacity, assignment, TURN credentials.
 //! - [`twilio`]: webhook signatures and TwiML.
 //! - [`time`]: RFC 3339 formatting used in storage and the API.
 
@@ -34,6 +35,7 @@ pub mod masking;
 pub mod meta;
 pub mod phone;
 pub mod retry;
+pub mod rooms;
 pub mod search;
 pub mod stats;
 pub mod threading;

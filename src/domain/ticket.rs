@@ -102,17 +102,17 @@ wire_enum!(
 wire_enum!(
     /// Where a ticket came from.
     Channel, "channel", {
-        /// E-mail through Gmail: the only channel ingested today.
+        /// E-mail through Gmail.
         Email => "email",
-        /// Text messages (not ingested yet).
+        /// Text messages through Twilio.
         Sms => "sms",
-        /// Phone calls (not ingested yet).
+        /// Phone calls: Twilio calls, and WebRTC calls from the website widget (their transcript).
         Voice => "voice",
-        /// Web chat (not ingested yet).
+        /// Live chat from the website widget (its transcript).
         Chat => "chat",
-        /// Facebook messages (not ingested yet).
+        /// Facebook Messenger messages.
         Facebook => "facebook",
-        /// Instagram messages (not ingested yet).
+        /// Instagram messages.
         Instagram => "instagram",
     }
 );
