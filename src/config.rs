@@ -78,6 +78,15 @@ pub struct Config {
     /// `CRM_TIMEOUT_MS` (100–60 000, default 8 000): the time a unified CRM request may spend on the vendor, retries
     /// included; then 504.
     pub crm_timeout_ms: u64,
+    /// `STUN_URLS`: comma-separated STUN URLs for WebRTC, default `stun:stun.cloudflare.com:3478`.
+    pub stun_urls: Vec<String>,
+    /// `TURN_URLS`: comma-separated TURN URLs (`turn:turn.example.com:3478?transport=udp,turns:…:5349`); default none.
+    pub turn_urls: Vec<String>,
+    /// `TURN_SECRET` (secret): the shared secret of the TURN server's REST API credentials (coturn
+    /// `static-auth-secret`); TURN is offered only with it.
+    pub turn_secret: Option<String>,
+    /// `TURN_TTL_SECONDS` (60–604 800, default 86 400): lifetime of TURN credentials.
+    pub turn_ttl_seconds: i64,
 }
 
 /// A missing or invalid variable, by name.
@@ -195,6 +204,12 @@ impl Config {
             (Some(_), None) => return Err(ConfigError::Missing("ADMIN_PASSWORD")),
         };
 
+        let list = |v: String| -> Vec<String> {
+            v.split(',')
+                .map(|u| u.trim().to_string())
+                .filter(|u| !u.is_empty())
+                .collect()
+        };
         Ok(Config {
             gmail_api_base: url("GMAIL_API_BASE", "https://gmail.googleapis.com")?,
             google_token_url: url("GOOGLE_TOKEN_URL", "https://oauth2.googleapis.com/token")?,
@@ -234,6 +249,12 @@ impl Config {
                     Some(bytes)
                 }
             },
+            stun_urls: list(
+                get("STUN_URLS").unwrap_or_else(|| "stun:stun.cloudflare.com:3478".into()),
+            ),
+            turn_urls: get("TURN_URLS").map(list).unwrap_or_default(),
+            turn_secret: get("TURN_SECRET"),
+            turn_ttl_seconds: number("TURN_TTL_SECONDS", 86_400, 604_800, 60)? as i64,
             allowed_origins: get("ALLOWED_ORIGINS")
                 .map(|v| {
                     v.split(',')

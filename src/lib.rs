@@ -2,8 +2,8 @@
 //!
 //! This file holds only the entry points: `fetch` (the `/api/v1` HTTP API through axum; the dashboard is
 //! served by static assets), `scheduled` (the Gmail poll every 5 minutes, the customer-service sweep every
-//! minute; crons in `wrangler.toml`), and the export of the
-//! `TenantHub` Durable Object (live dashboard updates).
+//! minute; crons in `wrangler.toml`), and the exports of the Durable Objects `TenantHub` (live dashboard updates)
+//! and `SignalingRoom` (live chat and WebRTC call rooms).
 
 #![warn(missing_docs)]
 
@@ -18,6 +18,7 @@ pub mod routes;
 pub mod storage;
 
 pub use rooms::hub::TenantHub;
+pub use rooms::signaling::SignalingRoom;
 use tower_service::Service;
 use worker::{event, Context, Env, HttpRequest, ScheduleContext, ScheduledEvent};
 

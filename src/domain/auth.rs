@@ -91,6 +91,80 @@ pub fn verify(secret: &[u8], token: &str, now: DateTime<Utc>) -> Result<StaffCla
     Ok(token.claims().custom.clone())
 }
 
+/// How long a customer's room token lives: 4 hours (queue, conversation, reconnects).
+pub const ROOM_TOKEN_TTL_SECONDS: i64 = 4 * 3600;
+
+/// A customer's room token: bound to one tenant, session, room and peer; role is always the customer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomClaims {
+    /// Always `room` (a staff token never verifies as a room token, nor the reverse).
+    pub aud: String,
+    /// Tenant id.
+    pub tenant: String,
+    /// Support session id.
+    pub session: String,
+    /// Room id.
+    pub room: String,
+    /// The customer's peer id in the room.
+    pub peer: String,
+    /// The customer's name (shown to the agent).
+    pub name: String,
+}
+
+/// Room tokens are signed with a key derived from the JWT secret (`<secret>:rooms`), so they can never be
+/// confused with staff tokens even by a verifier that forgot the audience.
+fn room_key(secret: &[u8]) -> Hs256Key {
+    let mut k = secret.to_vec();
+    k.extend_from_slice(b":rooms");
+    Hs256Key::new(k)
+}
+
+/// Signs a room token valid from `now` for [`ROOM_TOKEN_TTL_SECONDS`].
+pub fn issue_room(
+    secret: &[u8],
+    claims: RoomClaims,
+    now: DateTime<Utc>,
+) -> Result<String, AuthError> {
+    let opts = TimeOptions::new(Duration::seconds(0), move || now);
+    let claims = Claims::new(claims)
+        .set_duration_and_issuance(&opts, Duration::seconds(ROOM_TOKEN_TTL_SECONDS));
+    Hs256
+        .token(
+            &Header::empty().with_token_type("JWT"),
+            &claims,
+            &room_key(secret),
+        )
+        .map_err(|_| AuthError::Creation)
+}
+
+/// Verifies a room token at `now` (60 s leeway).
+pub fn verify_room(
+    secret: &[u8],
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<RoomClaims, AuthError> {
+    let untrusted = UntrustedToken::new(token).map_err(|_| AuthError::Malformed)?;
+    if untrusted.algorithm() != "HS256" {
+        return Err(AuthError::WrongAlgorithm);
+    }
+    let token = Hs256
+        .validator::<RoomClaims>(&room_key(secret))
+        .validate(&untrusted)
+        .map_err(|e| match e {
+            jwt_compact::ValidationError::InvalidSignature => AuthError::BadSignature,
+            _ => AuthError::Malformed,
+        })?;
+    if token.claims().expiration.is_none() || token.claims().custom.aud != "room" {
+        return Err(AuthError::Malformed);
+    }
+    let opts = TimeOptions::new(Duration::seconds(60), move || now);
+    token
+        .claims()
+        .validate_expiration(&opts)
+        .map_err(|_| AuthError::Expired)?;
+    Ok(token.claims().custom.clone())
+}
+
 /// PBKDF2 iterations for new password hashes (Workers' WebCrypto allows at most 100 000).
 pub const PBKDF2_ITERATIONS: u32 = 100_000;
 
@@ -155,6 +229,40 @@ mod tests {
             role: Role::Owner,
             ver: 3,
         }
+    }
+
+    #[test]
+    fn room_tokens_are_not_staff_tokens() {
+        let secret = b"0123456789abcdef0123456789abcdef";
+        let now = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default();
+        let rc = RoomClaims {
+            aud: "room".into(),
+            tenant: "default".into(),
+            session: "s".into(),
+            room: "r".into(),
+            peer: "p".into(),
+            name: "Ana".into(),
+        };
+        let t = issue_room(secret, rc.clone(), now).unwrap_or_default();
+        assert_eq!(verify_room(secret, &t, now), Ok(rc));
+        assert!(
+            verify(secret, &t, now).is_err(),
+            "a room token is no staff token"
+        );
+        let staff = issue(secret, claims(), now).unwrap_or_default();
+        assert!(
+            verify_room(secret, &staff, now).is_err(),
+            "a staff token is no room token"
+        );
+        assert_eq!(
+            verify_room(
+                secret,
+                &t,
+                now + Duration::seconds(ROOM_TOKEN_TTL_SECONDS + 61)
+            ),
+            Err(AuthError::Expired)
+        );
+        assert!(verify_room(b"another-secret-0123456789abcdef!", &t, now).is_err());
     }
 
     #[test]

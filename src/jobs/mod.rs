@@ -9,3 +9,4 @@ pub mod email_poll;
 pub mod mailbox;
 pub mod meta;
 pub mod reply;
+pub mod support;

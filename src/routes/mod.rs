@@ -15,7 +15,9 @@ pub mod live;
 pub mod meta;
 pub mod replies;
 pub mod reports;
+pub mod rooms;
 pub mod staff;
+pub mod support;
 pub mod tenants;
 pub mod tickets;
 pub mod twilio;
@@ -72,6 +74,8 @@ pub fn router(env: worker::Env) -> Router {
         .merge(meta::router())
         .merge(crm::router())
         .merge(handoff::router())
+        .merge(support::router())
+        .merge(rooms::router())
         .merge(admin::router())
         .fallback(|| async { AppError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async {

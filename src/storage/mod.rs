@@ -13,6 +13,7 @@ pub mod mailboxes;
 pub mod meta;
 pub mod reports;
 pub mod staff;
+pub mod support;
 pub mod tickets;
 
 use crate::error::{AppError, AppResult};

@@ -589,6 +589,23 @@ pub fn insert_message(db: &Db, m: &NewMessage<'_>) -> AppResult<D1PreparedStatem
     )
 }
 
+/// Statement resolving a ticket that was answered live (a chat or call transcript): first response at
+/// `answered_at`, assignee, resolved `now`.
+pub fn resolve_answered(
+    db: &Db,
+    tenant: &str,
+    ticket_id: &str,
+    answered_at: &str,
+    assignee: Option<&str>,
+    now: &str,
+) -> AppResult<D1PreparedStatement> {
+    db.stmt(
+        "UPDATE tickets SET status = 'resolved', resolved_at = ?, first_response_at = ?, assigned_to = ?,
+           updated_at = ? WHERE tenant_id = ? AND ticket_id = ?",
+        params![now, answered_at, assignee, now, tenant, ticket_id],
+    )
+}
+
 /// Statement touching a ticket's `updated_at`.
 pub fn touch(db: &Db, tenant: &str, ticket_id: &str, now: &str) -> AppResult<D1PreparedStatement> {
     db.stmt(

@@ -52,7 +52,7 @@ export function migrationStatements(only = () => true) {
  * suites logging in often are not limited; the rate-limit test starts an instance with small ones.
  * `migrations(fileName)` picks the migrations applied at start (default: all).
  */
-export async function startEdgedesk({ vars = {}, eml = [], fakes: givenFakes, loginLimits = { account: 1000, ip: 1000 },
+export async function startEdgedesk({ vars = {}, eml = [], fakes: givenFakes, loginLimits = { account: 1000, ip: 1000 }, supportStartLimit = 1000,
   migrations = () => true } = {}) {
   const fakes = givenFakes ?? await startFakes({ mailboxAddress: MAILBOX, emlFiles: eml });
   const bindings = {
@@ -90,8 +90,9 @@ export async function startEdgedesk({ vars = {}, eml = [], fakes: givenFakes, lo
     ratelimits: {
       LOGIN_ACCOUNT_LIMITER: { simple: { limit: loginLimits.account, period: 60 } },
       LOGIN_IP_LIMITER: { simple: { limit: loginLimits.ip, period: 60 } },
+      SUPPORT_START_LIMITER: { simple: { limit: supportStartLimit, period: 60 } },
     },
-    durableObjects: { HUB: { className: 'TenantHub', useSQLite: true } },
+    durableObjects: { HUB: { className: 'TenantHub', useSQLite: true }, ROOMS: { className: 'SignalingRoom', useSQLite: true } },
   });
   const url = (await mf.ready).toString().replace(/\/$/, '');
   const db = await mf.getD1Database('DB');

@@ -1,0 +1,133 @@
+//! `GET /api/v1/rooms/{room_id}/ws` (WebSocket): a live chat or call room, protocol in [`crate::domain::rooms`].
+//!
+//! Authenticated before the upgrade (401 otherwise, nothing upgraded): a customer's room token
+//! (`?token=`, bound to this room; see [`crate::domain::auth::RoomClaims`]), or a staff JWT (`?token=`) or the
+//! session cookie (then a browser `Origin` must be ours or in `ALLOWED_ORIGINS`: 403). Staff join as `agent` when
+//! the session is assigned to them, as `supervisor` when they are supervisor or higher (listen-only in calls),
+//! else 403; a session of another tenant is 404. Staff peer ids are `a-<first 8 of the staff id>`, so a reconnect
+//! takes the old place back; a customer's is in the token. The socket is then handed to the room's
+//! `SignalingRoom` Durable Object ([`crate::rooms::signaling`]) with the peer and its ICE servers.
+
+use super::extract::{authenticate, check_origin, context, session_cookie};
+use super::AppState;
+use crate::domain::auth::verify_room;
+use crate::domain::rooms::{ice_servers, PeerRole, RoomPeer};
+use crate::domain::ticket::Role;
+use crate::error::{AppError, AppResult};
+use crate::platform;
+use crate::storage::support as store;
+use axum::extract::{Path, Request, State};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+
+/// The room route.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/rooms/{room_id}/ws", get(ws))
+}
+
+#[worker::send]
+async fn ws(
+    State(state): State<AppState>,
+    Path(room_id): Path<String>,
+    req: Request,
+) -> AppResult<Response> {
+    let (cfg, db) = context(&state)?;
+    let (parts, _) = req.into_parts();
+    let upgrade = parts
+        .headers
+        .get("upgrade")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if !upgrade {
+        return Err(AppError::BadRequest(
+            "this endpoint needs a WebSocket upgrade (Upgrade: websocket)".into(),
+        ));
+    }
+    let query_token = parts.uri.query().and_then(|q| {
+        serde_urlencoded::from_str::<Vec<(String, String)>>(q)
+            .ok()?
+            .into_iter()
+            .find(|(k, _)| k == "token")
+            .map(|(_, v)| v)
+    });
+    let secret = cfg.jwt_secret()?.as_bytes().to_vec();
+    let peer = match query_token
+        .as_deref()
+        .map(|t| verify_room(&secret, t, platform::now()))
+    {
+        Some(Ok(claims)) => {
+            if claims.room != room_id {
+                return Err(AppError::Unauthorized(
+                    "this room token is for another room".into(),
+                ));
+            }
+            RoomPeer {
+                peer_id: claims.peer,
+                role: PeerRole::Customer,
+                name: claims.name,
+                staff_id: None,
+            }
+        }
+        _ => {
+            let token = match query_token {
+                Some(t) => t,
+                None => {
+                    let c = session_cookie(&parts.headers).ok_or_else(|| {
+                        AppError::Unauthorized("a room or staff token is required".into())
+                    })?;
+                    if parts.headers.contains_key("origin") {
+                        check_origin(&cfg, &parts.uri, &parts.headers)?;
+                    }
+                    c
+                }
+            };
+            let me = authenticate(&db, &cfg, &token).await?;
+            let (tenant, session) = store::by_room(&db, &room_id)
+                .await?
+                .filter(|(t, _)| *t == me.tenant)
+                .ok_or_else(|| AppError::NotFound(format!("room {room_id} not found")))?;
+            let _ = tenant;
+            let role = if session.assigned_to.as_deref() == Some(me.id.as_str()) {
+                PeerRole::Agent
+            } else if me.role.at_least(Role::Supervisor) {
+                PeerRole::Supervisor
+            } else {
+                return Err(AppError::Forbidden(
+                    "this conversation is assigned to someone else".into(),
+                ));
+            };
+            RoomPeer {
+                peer_id: format!("a-{}", me.id.chars().take(8).collect::<String>()),
+                role,
+                name: me.name,
+                staff_id: Some(me.id),
+            }
+        }
+    };
+    let ice = ice_servers(
+        &cfg.stun_urls,
+        &cfg.turn_urls,
+        cfg.turn_secret.as_deref(),
+        &peer.peer_id,
+        platform::now().timestamp(),
+        cfg.turn_ttl_seconds,
+    );
+    let q = serde_urlencoded::to_string([
+        ("peer", serde_json::to_string(&peer)?),
+        ("ice", ice.to_string()),
+    ])
+    .map_err(|e| AppError::Internal(e.to_string()))?;
+    let headers = worker::Headers::new();
+    headers.set("upgrade", "websocket")?;
+    let mut init = worker::RequestInit::new();
+    init.with_headers(headers);
+    let room_req = worker::Request::new_with_init(&format!("https://room/connect?{q}"), &init)?;
+    let stub = state
+        .env
+        .durable_object("ROOMS")?
+        .id_from_name(&room_id)?
+        .get_stub()?;
+    let res = stub.fetch_with_request(room_req).await?;
+    Ok(res.into())
+}
