@@ -20,3 +20,8 @@ CREATE TABLE crm_handoffs (
 CREATE INDEX crm_handoffs_tenant ON crm_handoffs (tenant_id, created_at);
 CREATE INDEX crm_handoffs_ticket ON crm_handoffs (tenant_id, ticket_id);
 CREATE INDEX tickets_created ON tickets (created_at);
+
+-- CRM enrichment attempts of a ticket whose lookup failed (vendor down, refused, rate limited): the sweep retries
+-- with backoff (1, 2, 4, 8 minutes) and gives up after 5 attempts, so failing tickets never block the others.
+ALTER TABLE tickets ADD COLUMN crm_attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tickets ADD COLUMN crm_retry_at_ms INTEGER NOT NULL DEFAULT 0;

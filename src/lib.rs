@@ -50,6 +50,9 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
             Ok(n) => worker::console_log!("meta profiles retried: {n} read"),
             Err(e) => worker::console_error!("meta profile retry: {e}"),
         }
+        return;
+    }
+    if event.cron() == jobs::crm::SWEEP_CRON {
         match jobs::crm::sweep(&env).await {
             Ok(n) => worker::console_log!("CRM enrichment: {n} tickets"),
             Err(e) => worker::console_error!("CRM enrichment: {e}"),

@@ -32,7 +32,7 @@ describe('Salesforce', () => {
       accounts: [{ Id: '001000000000001', Name: 'Acme Outdoor', Type: 'Customer - Direct' }],
       contacts: [
         { FirstName: 'Priya', LastName: 'Raman', Email: 'priya.raman@example.com', Phone: '+15550100007', Tier__c: 'Gold', AccountId: '001000000000001' },
-        { FirstName: "Liam", LastName: "O'Brien", Email: "liam.o'brien@example.com", MobilePhone: '+15550100099' },
+        { FirstName: "Liam", LastName: "O'Brien", Email: "liam.o'brien@example.com", MobilePhone: '(555) 010-0099' },
       ],
     });
     h = await startEdgedesk({ eml: emlFiles(FIXTURES), vars: { CS_ENCRYPTION_KEY: KEY, CRM_TIMEOUT_MS: '2500' } });
@@ -81,7 +81,8 @@ describe('Salesforce', () => {
     assert.equal(liam.status, 200, liam.text);
     assert.equal(liam.json.name, "Liam O'Brien");
     const byMobile = await api('POST', '/api/v1/crm/customer', { crm_type: 'salesforce', phone: '+1 555 010 0099' });
-    assert.equal(byMobile.json.name, "Liam O'Brien", 'MobilePhone matches too');
+    assert.equal(byMobile.json.name, "Liam O'Brien", 'a MobilePhone stored as typed matches (SOSL phone search)');
+    assert.ok(sf.requests.some((r) => r.path.includes('/search/?') && decodeURIComponent(r.path.replace(/\+/g, ' ')).includes('FIND {15550100099} IN PHONE FIELDS')));
     assert.equal((await api('POST', '/api/v1/crm/customer', { crm_type: 'salesforce', email: 'nobody@example.com' })).status, 404);
     assert.equal((await api('POST', '/api/v1/crm/customer', { crm_type: 'salesforce', customer_id: '003000000000000AAA' })).status, 404);
     const queries = sf.requests.filter((r) => r.path.includes('/query?')).map((r) => decodeURIComponent(r.path.replace(/\+/g, ' ')));
@@ -147,7 +148,7 @@ describe('enrichment from every channel', () => {
     const sf = await startSalesforce({ ...SF,
       contacts: [
         { FirstName: 'Priya', LastName: 'Raman', Email: 'priya.raman@example.com', Tier__c: 'Gold' },
-        { FirstName: 'Maya', LastName: 'Patel', Phone: '+15557770001', Tier__c: 'Silver' },
+        { FirstName: 'Maya', LastName: 'Patel', Phone: '(555) 777-0001', Tier__c: 'Silver' },
       ] });
     const twilio = await startTwilio();
     const zap = await startZapier({ secret: 'zap-secret-1' });
@@ -155,7 +156,7 @@ describe('enrichment from every channel', () => {
     try {
       const token = await h.login();
       const api = (method, path, body) => h.api(method, path, { token, body });
-      const c = await api('POST', '/api/v1/admin/connections', { type: 'salesforce', name: 'Salesforce', base_url: sf.url, is_primary: true,
+      const c = await api('POST', '/api/v1/admin/connections', { type: 'salesforce', name: 'Salesforce', base_url: sf.url, is_primary: true, cache_ttl_seconds: 0,
         settings: { client_id: SF.clientId, login_url: sf.url, tier_field: 'Tier__c' }, secrets: { client_secret: SF.clientSecret, refresh_token: SF.refreshToken } });
       assert.equal(c.status, 201, c.text);
       const kase = await api('POST', '/api/v1/crm/tickets', { crm_type: 'salesforce', subject: 'Tent pole snapped', priority: 'high', customer_id: sf.contacts[0].Id });
@@ -168,7 +169,7 @@ describe('enrichment from every channel', () => {
       assert.match(prompt, /salesforce customer 003\w+, name Priya Raman, tier Gold, open CRM tickets 1 \(#500\w+ Tent pole snapped \[new\]\)/);
       assert.ok(!prompt.includes('Old closed case'), 'closed cases are not "open"');
 
-      // SMS: the ticket is created at once; the per-minute sweep attaches the CRM record found by phone.
+      // SMS: the ticket is created at once; the enrichment sweep attaches the CRM record found by phone.
       const put = await api('PUT', '/api/v1/admin/customer-service/config', { is_enabled: true, zapier_webhook_url: zap.hookUrl,
         zapier_callback_secret: 'zap-secret-1', account_sid: twilio.accountSid, auth_token: twilio.authToken, phone_numbers: ['+15550100001'] });
       assert.equal(put.status, 200, put.text);
@@ -181,15 +182,35 @@ describe('enrichment from every channel', () => {
       }, 'the SMS ticket');
       assert.equal(ticket.crm_customer, null, 'creation does not wait for the CRM');
       const worker = await h.mf.getWorker();
-      await worker.scheduled({ cron: '* * * * *' });
+      await worker.scheduled({ cron: '*/2 * * * *' });
       const [after] = await h.rows('SELECT crm_customer FROM tickets WHERE ticket_id = ?', ticket.ticket_id);
       const stored = JSON.parse(after.crm_customer);
       assert.deepEqual([stored.crm_type, stored.customer.name, stored.customer.tier], ['salesforce', 'Maya Patel', 'Silver']);
       const detail = await api('GET', `/api/v1/tickets/${ticket.ticket_number}`);
       assert.equal(detail.json.crm_customer.customer.name, 'Maya Patel', 'the ticket detail shows it');
-      const phoneQueries = sf.requests.filter((r) => r.path.includes('/query?') && decodeURIComponent(r.path).includes('15557770001')).length;
-      await worker.scheduled({ cron: '* * * * *' });
-      assert.equal(sf.requests.filter((r) => r.path.includes('/query?') && decodeURIComponent(r.path).includes('15557770001')).length, phoneQueries, 'enriched once');
+      const phoneQueries = sf.requests.filter((r) => r.path.includes('/search/?') && decodeURIComponent(r.path).includes('15557770001')).length;
+      assert.equal(phoneQueries, 1);
+      await worker.scheduled({ cron: '*/2 * * * *' });
+      assert.equal(sf.requests.filter((r) => r.path.includes('/search/?') && decodeURIComponent(r.path).includes('15557770001')).length, phoneQueries, 'enriched once (no cache: the ticket keeps its record)');
+
+      // A failing CRM: the attempt is recorded and retried only after a back-off, so it never blocks the sweep.
+      const sms2 = await postWebhook(h.url, '/api/v1/customer-service/sms/inbound',
+        smsParams({ from: '+15557770002', to: '+15550100001', body: 'Hello again', accountSid: twilio.accountSid }), { authToken: twilio.authToken });
+      assert.equal(sms2.status, 200);
+      const [t2] = await until(async () => {
+        const r = await h.rows("SELECT ticket_id FROM tickets WHERE channel = 'sms' AND customer_phone = '+15557770002'");
+        return r.length ? r : null;
+      }, 'the second SMS ticket');
+      sf.fail(/\/search\//, { status: 500, times: 100 });
+      const before = sf.requests.length;
+      await worker.scheduled({ cron: '*/2 * * * *' });
+      const [failed] = await h.rows('SELECT crm_customer, crm_attempts, crm_retry_at_ms FROM tickets WHERE ticket_id = ?', t2.ticket_id);
+      assert.deepEqual([failed.crm_customer, failed.crm_attempts], [null, 1]);
+      assert.ok(failed.crm_retry_at_ms > Date.now() + 30_000, 'retried after a minute, not at once');
+      const tried = sf.requests.length;
+      assert.ok(tried > before);
+      await worker.scheduled({ cron: '*/2 * * * *' });
+      assert.equal(sf.requests.length, tried, 'backing off: not asked again on the next run');
     } finally {
       await h.dispose();
       await sf.close();
@@ -236,6 +257,8 @@ describe('LiveChat handoff', () => {
     for (const part of ['Maya Patel', 'maya@example.com', 'wants to dispute a charge', 'Customer: I was charged twice', 'Assistant: Let me get a person for you.', 'membership: Gold', 'CA0123456789abcdef0123456789abcdef']) {
       assert.ok(texts.includes(part), `the agent sees ${part}`);
     }
+    const note = lc.view(r.json.handoff_id).thread.events.find((e) => e.text?.includes('wants to dispute a charge'));
+    assert.equal(note.visibility, 'agents', 'the handoff note is for agents only');
     const auth = lc.requests.find((q) => q.path.includes('start_chat')).headers.authorization;
     assert.equal(auth, `Basic ${Buffer.from(`${LC.accountId}:${LC.token}`).toString('base64')}`);
     const [row] = await h.rows('SELECT chat_id, status, agent_name, urgency FROM crm_handoffs');
@@ -244,7 +267,8 @@ describe('LiveChat handoff', () => {
 
   test('a ticket handed over while nobody is free: queued with the wait, transcript from the ticket, logged on it', async () => {
     await h.poll(token);
-    await api('POST', '/api/v1/tickets/TKT-000001/notes', { content: 'internal: VIP, be nice' });
+    const note = await api('POST', '/api/v1/tickets/TKT-000001/notes', { content: 'internal: VIP, be nice' });
+    assert.equal(note.status, 201, note.text);
     lc.setAccepting('smith@example.com', false);
     const r = await api('POST', '/api/v1/handoff/create', { ticket_id: 'TKT-000001', reason: 'needs a live agent' });
     assert.equal(r.status, 201, r.text);
@@ -263,8 +287,21 @@ describe('LiveChat handoff', () => {
     assert.equal((await api('POST', '/api/v1/handoff/create', { customer_name: 'A', urgency: 'panic' })).status, 422);
     assert.equal((await api('POST', '/api/v1/handoff/create', { customer_name: 'A', transcript: [{ role: 'robot', text: 'x' }] })).status, 422);
     assert.equal((await api('POST', '/api/v1/handoff/create', { transcript: [] })).status, 422, 'no customer name and no ticket');
+    assert.equal(lc.requests.length, sent, 'nothing reached LiveChat');
     assert.equal((await api('POST', '/api/v1/handoff/create', { customer_name: 'A', call_id: 'CAnope' })).status, 201, 'an unknown call with a name still hands over');
-    assert.equal(lc.requests.length > sent, true);
+    assert.ok(lc.requests.length > sent);
+    // LiveChat fails after the chat exists: answered `pending` (recorded), not an error a retry would duplicate.
+    lc.fail(/transfer_chat/, { status: 500 });
+    const partial = await api('POST', '/api/v1/handoff/create', { customer_name: 'Partial' });
+    assert.equal(partial.status, 201, partial.text);
+    assert.equal(partial.json.status, 'pending');
+    assert.equal((await h.rows("SELECT status FROM crm_handoffs WHERE chat_id = ?", partial.json.handoff_id))[0].status, 'pending');
+    const starts = () => lc.requests.filter((q) => q.path.includes('start_chat')).length;
+    const startsBefore = starts();
+    lc.fail(/start_chat/, { status: 503 });
+    const down = await api('POST', '/api/v1/handoff/create', { customer_name: 'Down' });
+    assert.equal(down.status, 502);
+    assert.equal(starts(), startsBefore + 1, 'a create that failed with a 5xx is not repeated (it may have happened)');
     lc.fail(/start_chat/, { status: 401 });
     const refused = await api('POST', '/api/v1/handoff/create', { customer_name: 'A' });
     assert.equal(refused.status, 502);

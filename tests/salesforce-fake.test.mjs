@@ -509,3 +509,131 @@ describe('Salesforce fake', () => {
     }
   });
 });
+
+describe('Salesforce fake: SOSL Search resource', () => {
+  let sf;
+  let token;
+  let acme;
+  let ada;
+  let bob;
+  let cara;
+
+  // What the Edgedesk client sends: the caller's number reduced to digits.
+  const LOOKUP = (digits) => `FIND {${digits}} IN PHONE FIELDS RETURNING Contact(Id, Name, Email, Phone, MobilePhone, AccountId, Account.Name, Tier__c ORDER BY LastModifiedDate DESC LIMIT 1)`;
+  const search = (sosl, { slash = true, headers } = {}) => call(`${sf.url}/services/data/v57.0/search${slash ? '/' : ''}?q=${encodeURIComponent(sosl)}`, {
+    headers: headers ?? { authorization: `Bearer ${token}` },
+  });
+
+  before(async () => {
+    sf = await startSalesforce({
+      clientId: 'a',
+      clientSecret: 'b',
+      refreshToken: 'c',
+      accounts: [{ Name: 'Acme Corp' }],
+      contacts: [
+        { FirstName: 'Ada', LastName: 'Lovelace', Email: 'Ada.Lovelace@example.com', Phone: '(555) 010-0099', Tier__c: 'Gold', LastModifiedDate: '2024-05-01T12:00:00Z' },
+        { FirstName: 'Bob', LastName: 'Builder', MobilePhone: '+1 (555) 010-0188', Tier__c: 'Silver', LastModifiedDate: '2024-05-02T12:00:00Z' },
+        { FirstName: 'Cara', LastName: 'Way', HomePhone: '555.010.0188 ext 12', LastModifiedDate: '2024-05-03T12:00:00Z' },
+      ],
+    });
+    [acme] = sf.accounts;
+    [ada, bob, cara] = sf.contacts;
+    ada.AccountId = acme.Id;
+    const res = await call(`${sf.url}/services/oauth2/token?grant_type=refresh_token&client_id=a&client_secret=b&refresh_token=c`, { method: 'POST' });
+    token = res.json.access_token;
+  });
+  after(() => sf.close());
+
+  test('the client lookup finds a formatted "(555) 010-0099" by 5550100099 and by 15550100099, with only the requested fields', async () => {
+    const expected = [{
+      attributes: { type: 'Contact', url: `/services/data/v57.0/sobjects/Contact/${ada.Id}` },
+      Id: ada.Id,
+      Name: 'Ada Lovelace',
+      Email: 'Ada.Lovelace@example.com',
+      Phone: '(555) 010-0099',
+      MobilePhone: null,
+      AccountId: acme.Id,
+      Account: { attributes: { type: 'Account', url: `/services/data/v57.0/sobjects/Account/${acme.Id}` }, Name: 'Acme Corp' },
+      Tier__c: 'Gold',
+    }];
+    for (const digits of ['5550100099', '15550100099']) {
+      const res = await search(LOOKUP(digits));
+      assert.equal(res.status, 200, digits);
+      assert.equal(res.headers.get('content-type'), 'application/json;charset=UTF-8');
+      assert.match(res.headers.get('sforce-limit-info'), /^api-usage=\d+\/15000$/);
+      assert.deepEqual(Object.keys(res.json), ['searchRecords']);
+      assert.deepEqual(res.json.searchRecords, expected, digits);
+      assert.deepEqual(Object.keys(res.json.searchRecords[0]), Object.keys(expected[0]), 'fields in RETURNING order, nothing else');
+    }
+    const noSlash = await search(LOOKUP('5550100099'), { slash: false });
+    assert.deepEqual(noSlash.json.searchRecords, expected, '/search without the trailing slash works too');
+    const some = await search('FIND {5550100099} IN PHONE FIELDS RETURNING Contact(Name)');
+    assert.deepEqual(some.json.searchRecords, [{ attributes: expected[0].attributes, Name: 'Ada Lovelace' }], 'no Id unless asked for');
+    const local = await search('FIND {0100099} IN PHONE FIELDS RETURNING Contact(Id)');
+    assert.deepEqual(local.json.searchRecords.map((r) => r.Id), [ada.Id], 'the last 7 digits find it');
+    const group = await search('FIND {0099} IN PHONE FIELDS RETURNING Contact(Id)');
+    assert.deepEqual(group.json.searchRecords.map((r) => r.Id), [ada.Id], 'a digit group is a token');
+    const unauthenticated = await search(LOOKUP('5550100099'), { headers: {} });
+    assert.equal(unauthenticated.status, 401);
+    assert.deepEqual(unauthenticated.json, [{ message: 'INVALID_HEADER_TYPE', errorCode: 'INVALID_AUTH_HEADER' }]);
+  });
+
+  test('MobilePhone and the other phone fields; a stored +1 number is found without its country code; ORDER BY + LIMIT', async () => {
+    const both = await search('FIND {5550100188} IN PHONE FIELDS RETURNING Contact(Name, MobilePhone, HomePhone ORDER BY LastModifiedDate DESC)');
+    assert.equal(both.status, 200);
+    assert.deepEqual(both.json.searchRecords.map((r) => [r.Name, r.MobilePhone, r.HomePhone]), [
+      ['Cara Way', null, '555.010.0188 ext 12'],
+      ['Bob Builder', '+1 (555) 010-0188', null],
+    ], 'Bob by MobilePhone (stored with +1), Cara by HomePhone (extension ignored), newest first');
+    const client = await search(LOOKUP('15550100188'));
+    assert.deepEqual(client.json.searchRecords.map((r) => r.Id), [cara.Id], 'LIMIT 1 keeps the most recently modified');
+    const filtered = await search("FIND {5550100188} IN PHONE FIELDS RETURNING Contact(Id, Tier__c WHERE Tier__c = 'silver')");
+    assert.deepEqual(filtered.json.searchRecords, [{ attributes: { type: 'Contact', url: `/services/data/v57.0/sobjects/Contact/${bob.Id}` }, Id: bob.Id, Tier__c: 'Silver' }], 'WHERE inside RETURNING');
+    const email = await search('FIND {5550100188} IN EMAIL FIELDS RETURNING Contact(Id)');
+    assert.deepEqual(email.json, { searchRecords: [] }, 'IN EMAIL FIELDS does not look at phones');
+  });
+
+  test('no match: an empty searchRecords list', async () => {
+    for (const digits of ['5550100000', '15550100000', '100099', '99']) {
+      const res = await search(LOOKUP(digits));
+      assert.equal(res.status, 200, digits);
+      assert.deepEqual(res.json, { searchRecords: [] }, digits);
+    }
+  });
+
+  test('IN EMAIL FIELDS, IN ALL FIELDS, several RETURNING objects, no RETURNING', async () => {
+    const email = await search('FIND {ada.lovelace@EXAMPLE.com} IN EMAIL FIELDS RETURNING Contact(Name), Account(Name)');
+    assert.deepEqual(email.json.searchRecords.map((r) => r.Name), ['Ada Lovelace']);
+    const all = await search('FIND {acme OR builder} RETURNING Contact(Name), Account(Name)');
+    assert.deepEqual(all.json.searchRecords.map((r) => [r.attributes.type, r.Name]), [['Contact', 'Bob Builder'], ['Account', 'Acme Corp']]);
+    const ids = await search('FIND {"acme corp"}');
+    assert.deepEqual(ids.json.searchRecords, [{ attributes: { type: 'Account', url: `/services/data/v57.0/sobjects/Account/${acme.Id}` }, Id: acme.Id }]);
+    const capped = await search('FIND {555*} IN PHONE FIELDS RETURNING Contact(Name ORDER BY Name) LIMIT 2');
+    assert.deepEqual(capped.json.searchRecords.map((r) => r.Name), ['Ada Lovelace', 'Bob Builder']);
+  });
+
+  test('errors: MALFORMED_SEARCH in the live layout, INVALID_SEARCH for one character, INVALID_FIELD / INVALID_TYPE', async () => {
+    const pipe = await search('FIND {John|jane_gray@uoa.edu} RETURNING Contact');
+    assert.equal(pipe.status, 400);
+    assert.deepEqual(pipe.json, [{
+      message: "\nFIND {John|jane_gray@uoa.edu} RETURNING Contact\n         ^\nERROR at Row:1:Column:10\nline 1:10 mismatched character '|' expecting '}'",
+      errorCode: 'MALFORMED_SEARCH',
+    }]);
+    const group = await search('FIND {name} IN ALL TYPE RETURNING Account(name)');
+    assert.deepEqual(group.json, [{ message: '\nFIND {name} IN ALL TYPE RETURNING Account(name)\n                  ^\nERROR at Row:1:Column:19\nMalformed search token: TYPE', errorCode: 'MALFORMED_SEARCH' }]);
+    for (const sosl of ['FIND 5550100099 RETURNING Contact(Id)', 'FIND {5550100099', 'SELECT Id FROM Contact', 'FIND {5550100099} IN PHONE FIELDS RETURNING Contact(Id', 'FIND {ada AND} RETURNING Contact']) {
+      const res = await search(sosl);
+      assert.equal(res.status, 400, sosl);
+      assert.equal(res.json[0].errorCode, 'MALFORMED_SEARCH', sosl);
+    }
+    const missing = await call(`${sf.url}/services/data/v57.0/search/`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(missing.json[0].errorCode, 'MALFORMED_SEARCH');
+    const short = await search('FIND {5} IN PHONE FIELDS RETURNING Contact(Id)');
+    assert.deepEqual(short.json, [{ message: 'search term must be longer than one character: 5', errorCode: 'INVALID_SEARCH' }]);
+    const field = await search('FIND {5550100099} RETURNING Contact(Id, Foo)');
+    assert.equal(field.json[0].errorCode, 'INVALID_FIELD');
+    assert.match(field.json[0].message, /No such column 'Foo' on entity 'Contact'/);
+    const type = await search('FIND {5550100099} RETURNING Widget__c(Id)');
+    assert.equal(type.json[0].errorCode, 'INVALID_TYPE');
+  });
+});

@@ -1,10 +1,16 @@
-//! CRM vendors behind the unified API (implemented: Zendesk Support, HubSpot CRM and Freshdesk):
+//! CRM vendors behind the unified API (Salesforce, Zendesk Support, HubSpot CRM and Freshdesk; LiveChat handoffs
+//! are in [`super::livechat`]):
 //! - Freshdesk (<https://developers.freshdesk.com/api/>): Basic auth `{api_key}:X`; `GET /api/v2/contacts/{id}`,
 //!   `GET /api/v2/contacts?email=|phone=`, `GET|PUT /api/v2/tickets/{id}`, `POST /api/v2/tickets`; errors
 //!   `{"description","errors":[…]}` / `{"code","message"}`.
 //! - Zendesk (<https://developer.zendesk.com/api-reference/ticketing/introduction/>): Basic auth
 //!   `{email}/token:{api_token}`; `GET /api/v2/users/{id}.json`, `GET /api/v2/users/search.json?query=email:…|phone:…`,
 //!   `GET|PUT /api/v2/tickets/{id}.json`, `POST /api/v2/tickets.json`; errors `{"error","description"}`.
+//! - Salesforce (<https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/>): OAuth 2.0
+//!   refresh-token flow ([`OAuthRefresh`]); `GET /services/data/vXX.X/sobjects/Contact/{id}`, SOQL `/query` by
+//!   e-mail, SOSL `/search` `IN PHONE FIELDS` by phone digits, `GET|PATCH /sobjects/Case/{id}`, `POST
+//!   /sobjects/Case`; errors `[{"message","errorCode"}]` (401 `INVALID_SESSION_ID` → one refresh; 403
+//!   `REQUEST_LIMIT_EXCEEDED` → retried as a rate limit).
 //! - HubSpot (<https://developers.hubspot.com/docs/api/crm/contacts>, `/tickets`): Bearer private-app token;
 //!   `GET /crm/v3/objects/contacts/{id}`, `POST /crm/v3/objects/contacts/search`, `GET|PATCH
 //!   /crm/v3/objects/tickets/{id}`, `POST /crm/v3/objects/tickets`; errors `{"status","message","category"}`.
@@ -37,6 +43,8 @@ pub struct Conn<'a> {
     pub oauth: Option<OAuthRefresh>,
     /// Set when the access token was refreshed during this connection's use (the caller may keep it).
     pub refreshed: Cell<bool>,
+    /// A new refresh token Salesforce returned with the refresh (refresh token rotation); the old one is dead.
+    pub rotated_refresh: RefCell<Option<String>>,
     /// Salesforce: REST API version without the `v`, e.g. `57.0`.
     pub api_version: String,
     /// Salesforce: an optional custom Contact field holding the tier (e.g. `Tier__c`; identifier characters only).
@@ -88,6 +96,12 @@ pub fn zendesk_auth(email: &str, token: &str) -> String {
 
 impl Conn<'_> {
     fn fail(&self, status: u16, code: &'static str, what: &str, retry: Option<u32>) -> AppError {
+        // Logged without any vendor body or credential: the kind, the connection and what happened.
+        worker::console_warn!(
+            "{} connection {:?}: {code}: {what}",
+            self.kind.as_str(),
+            self.name
+        );
         AppError::Vendor {
             status,
             code,
@@ -182,7 +196,12 @@ impl Conn<'_> {
             };
             let delay = crm::retry_delay_ms(attempt, retry_after, js_sys::Math::random());
             let rate_limited = limited || matches!(&result, Ok(r) if r.status == 429);
-            if attempt >= 4 || crate::platform::now_ms() + delay as i64 >= self.deadline_ms {
+            // A create that failed with a 5xx or timed out may have happened: not repeated (no duplicates).
+            let repeatable = rate_limited || retry_safe(&method, path);
+            if !repeatable
+                || attempt >= 4
+                || crate::platform::now_ms() + delay as i64 >= self.deadline_ms
+            {
                 return Err(if rate_limited {
                     self.fail(
                         503,
@@ -249,6 +268,12 @@ impl Conn<'_> {
                             None,
                         )
                     })?;
+                let body = self.json(&r)?;
+                let rotated = body
+                    .get("refresh_token")
+                    .and_then(|t| t.as_str())
+                    .filter(|t| *t != o.refresh_token);
+                *self.rotated_refresh.borrow_mut() = rotated.map(String::from);
                 *self.auth.borrow_mut() = format!("Bearer {token}");
                 self.refreshed.set(true);
                 Ok(())
@@ -281,6 +306,11 @@ impl Conn<'_> {
             .then(|| self.auth.borrow().trim_start_matches("Bearer ").to_string())
     }
 
+    /// The refresh token Salesforce rotated in during this connection's use, if any.
+    pub fn rotated_refresh_token(&self) -> Option<String> {
+        self.rotated_refresh.borrow().clone()
+    }
+
     /// `/services/data/vXX.X` of Salesforce.
     fn sf(&self) -> String {
         format!("/services/data/v{}", self.api_version)
@@ -298,6 +328,26 @@ impl Conn<'_> {
                 Some(r) => self
                     .json(&r)?
                     .get("records")
+                    .and_then(|v| v.as_array())
+                    .cloned()
+                    .unwrap_or_default(),
+                None => Vec::new(),
+            },
+        )
+    }
+
+    /// Salesforce SOSL search (<https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_search.htm>):
+    /// `GET /search/?q=` → `{"searchRecords":[…]}`; the records.
+    async fn sosl(&self, q: &str) -> Result<Vec<serde_json::Value>, AppError> {
+        let qs = serde_urlencoded::to_string([("q", q)]).unwrap_or_default();
+        Ok(
+            match self
+                .call(Method::Get, &format!("{}/search/?{qs}", self.sf()), None)
+                .await?
+            {
+                Some(r) => self
+                    .json(&r)?
+                    .get("searchRecords")
                     .and_then(|v| v.as_array())
                     .cloned()
                     .unwrap_or_default(),
@@ -451,15 +501,21 @@ impl Conn<'_> {
                         .await?
                         .into_iter()
                         .next(),
-                    Lookup::Phone(v) => self
-                        .soql(&format!(
-                            "SELECT {} FROM Contact WHERE Phone = '{p}' OR MobilePhone = '{p}' ORDER BY LastModifiedDate DESC LIMIT 1",
-                            self.contact_fields(),
-                            p = soql_str(v)
+                    // Salesforce keeps phone numbers as typed ("(555) 010-0099"), so an exact SOQL comparison
+                    // misses them; SOSL phone search matches on the digits.
+                    Lookup::Phone(v) => {
+                        let digits: String = v.chars().filter(char::is_ascii_digit).collect();
+                        if digits.len() < 2 {
+                            return Ok(None);
+                        }
+                        self.sosl(&format!(
+                            "FIND {{{digits}}} IN PHONE FIELDS RETURNING Contact({} ORDER BY LastModifiedDate DESC LIMIT 1)",
+                            self.contact_fields()
                         ))
                         .await?
                         .into_iter()
-                        .next(),
+                        .next()
+                    }
                 };
                 Ok(contact.map(|c| salesforce_customer(&c, self.tier_field.as_deref())))
             }
@@ -541,7 +597,9 @@ impl Conn<'_> {
                 }
             }
             crm::CrmType::Freshdesk => {
-                let q = serde_urlencoded::to_string([("requester_id", customer_id), ("order_by", "updated_at"), ("order_type", "desc")]).unwrap_or_default();
+                // Without updated_since Freshdesk lists only tickets created in the last 30 days.
+                let since = crate::domain::time::rfc3339(crate::platform::now() - chrono::Duration::days(365));
+                let q = serde_urlencoded::to_string([("requester_id", customer_id), ("updated_since", since.as_str()), ("order_by", "updated_at"), ("order_type", "desc")]).unwrap_or_default();
                 match self.call(Method::Get, &format!("/api/v2/tickets?{q}"), None).await? {
                     Some(r) => self.json(&r)?.as_array().map(|a| a.iter().map(freshdesk_ticket).collect()).unwrap_or_default(),
                     None => Vec::new(),
@@ -758,6 +816,14 @@ impl Conn<'_> {
             )),
         }
     }
+}
+
+/// Whether a call may be repeated after a 5xx or a timeout: reads, updates, and POSTs that only search.
+fn retry_safe(method: &Method, path: &str) -> bool {
+    !matches!(method, Method::Post)
+        || path.contains("/search")
+        || path.contains("/action/get_")
+        || path.contains("/query")
 }
 
 /// SOQL string literal body: backslash and quote escaped, line breaks dropped

@@ -150,27 +150,35 @@ impl Conn<'_> {
         if skipped > 0 {
             head.push_str(&format!("\n({skipped} earlier lines not shown)"));
         }
-        let mut events = vec![
-            serde_json::json!({"type": "message", "text": clip(&head), "visibility": "agents"}),
-        ];
-        for line in h.transcript.iter().skip(skipped) {
-            let who = match line.role.as_str() {
-                "customer" => "Customer",
-                "assistant" => "Assistant",
-                "agent" => "Agent",
-                _ => "System",
-            };
-            events.push(serde_json::json!({"type": "message",
-                "text": clip(&format!("{who}: {}", line.text)), "visibility": "all"}));
+        // The transcript opens the chat (initial events are always visible to all: it is the customer's own
+        // conversation); the handoff note (reason, urgency, metadata) follows as an agents-only event.
+        let events: Vec<serde_json::Value> = h
+            .transcript
+            .iter()
+            .skip(skipped)
+            .map(|line| {
+                let who = match line.role.as_str() {
+                    "customer" => "Customer",
+                    "assistant" => "Assistant",
+                    "agent" => "Agent",
+                    _ => "System",
+                };
+                serde_json::json!({"type": "message", "text": clip(&format!("{who}: {}", line.text))})
+            })
+            .collect();
+        let mut chat = serde_json::json!({});
+        if !events.is_empty() {
+            chat["thread"] = serde_json::json!({ "events": events });
+        }
+        if let Some(c) = &customer_id {
+            chat["users"] = serde_json::json!([{"id": c, "type": "customer"}]);
         }
         let started = self
-            .action("start_chat", version, {
-                let mut chat = serde_json::json!({"thread": {"events": events}});
-                if let Some(c) = &customer_id {
-                    chat["users"] = serde_json::json!([{"id": c, "type": "customer"}]);
-                }
-                serde_json::json!({"chat": chat, "active": true})
-            })
+            .action(
+                "start_chat",
+                version,
+                serde_json::json!({"chat": chat, "active": true, "continuous": true}),
+            )
             .await?;
         let chat_id = started
             .get("chat_id")
@@ -182,20 +190,46 @@ impl Conn<'_> {
             .and_then(|v| v.as_str())
             .unwrap_or_default()
             .to_string();
-        self.action(
-            "transfer_chat",
-            version,
-            serde_json::json!({"id": chat_id, "target": {"type": "group", "ids": [h.group_id]},
-                "ignore_agents_availability": true, "ignore_requester_presence": true}),
-        )
-        .await?;
-        let chat = self
-            .action(
+        let mut handed = Handed {
+            chat_url: format!("{}/chats/{chat_id}", app_url.trim_end_matches('/')),
+            handoff_id: chat_id.clone(),
+            thread_id: thread_id.clone(),
+            agent_name: None,
+            agent_id: None,
+            estimated_wait_seconds: 0,
+            status: "pending".into(),
+        };
+        // The chat exists from here on: a later failure answers `pending` (and is recorded) rather than an error,
+        // so a retry by the caller does not open a second chat.
+        let rest = async {
+            self.action(
+                "send_event",
+                version,
+                serde_json::json!({"chat_id": chat_id,
+                    "event": {"type": "message", "text": clip(&head), "visibility": "agents"}}),
+            )
+            .await?;
+            self.action(
+                "transfer_chat",
+                version,
+                serde_json::json!({"id": chat_id, "target": {"type": "group", "ids": [h.group_id]},
+                    "ignore_agents_availability": true, "ignore_requester_presence": true}),
+            )
+            .await?;
+            self.action(
                 "get_chat",
                 version,
                 serde_json::json!({"chat_id": chat_id, "thread_id": thread_id}),
             )
-            .await?;
+            .await
+        };
+        let chat = match rest.await {
+            Ok(c) => c,
+            Err(e) => {
+                worker::console_warn!("LiveChat handoff {chat_id} left pending: {e}");
+                return Ok(handed);
+            }
+        };
         let agent = chat
             .get("users")
             .and_then(|u| u.as_array())
@@ -211,17 +245,6 @@ impl Conn<'_> {
             .get("thread")
             .and_then(|t| t.get("queue"))
             .filter(|q| q.is_object());
-        let wait = queue
-            .and_then(|q| q.get("wait_time"))
-            .and_then(|w| w.as_i64())
-            .unwrap_or(0);
-        let status = if agent.is_some() {
-            "assigned"
-        } else if queue.is_some() {
-            "queued"
-        } else {
-            "pending"
-        };
         let field = |k: &str| {
             agent
                 .as_ref()
@@ -229,15 +252,16 @@ impl Conn<'_> {
                 .and_then(|v| v.as_str())
                 .map(String::from)
         };
-        Ok(Handed {
-            chat_url: format!("{}/chats/{chat_id}", app_url.trim_end_matches('/')),
-            handoff_id: chat_id,
-            thread_id,
-            agent_name: field("name"),
-            agent_id: field("id"),
-            estimated_wait_seconds: if agent.is_some() { 0 } else { wait },
-            status: status.into(),
-        })
+        if agent.is_some() {
+            handed.status = "assigned".into();
+            handed.agent_name = field("name");
+            handed.agent_id = field("id");
+        } else if let Some(q) = queue {
+            handed.status = "queued".into();
+            handed.estimated_wait_seconds =
+                q.get("wait_time").and_then(|w| w.as_i64()).unwrap_or(0);
+        }
+        Ok(handed)
     }
 
     fn vendor_shape(&self, action: &str) -> AppError {

@@ -73,9 +73,13 @@ pub async fn connect<'a>(
                 client_secret: sec("client_secret"),
                 refresh_token: sec("refresh_token"),
             });
+            // A kept token that cannot be opened (e.g. after a key change) just means a refresh.
             match store::cached(db, &c.id, TOKEN_KEY, platform::now_ms()).await? {
                 Some(v) => match v.get("sealed").and_then(|s| s.as_str()) {
-                    Some(sealed) => format!("Bearer {}", open(&key, sealed).await?),
+                    Some(sealed) => open(&key, sealed)
+                        .await
+                        .map(|t| format!("Bearer {t}"))
+                        .unwrap_or_default(),
                     None => String::new(),
                 },
                 None => String::new(),
@@ -90,6 +94,7 @@ pub async fn connect<'a>(
         auth: RefCell::new(auth),
         oauth,
         refreshed: Cell::new(false),
+        rotated_refresh: RefCell::new(None),
         api_version: setting(c, "api_version").unwrap_or("57.0").to_string(),
         tier_field: setting(c, "tier_field").map(String::from),
         deadline_ms: platform::now_ms() + cfg.crm_timeout_ms as i64,
@@ -97,8 +102,10 @@ pub async fn connect<'a>(
 }
 
 /// Keeps an access token refreshed during `conn`'s use (sealed, for [`TOKEN_TTL_MS`]) so later invocations
-/// reuse it; a failure to store it only costs a refresh later.
-pub async fn keep_token(db: &Db, cfg: &Config, row: &Connection, conn: &Conn<'_>) {
+/// reuse it, and a refresh token Salesforce rotated with it (the old one no longer works) in the connection's
+/// sealed secrets. A failure to store the access token only costs a refresh later; a lost rotated refresh token
+/// would end the connection, so that failure is logged as an error.
+pub async fn keep_token(db: &Db, cfg: &Config, tenant: &str, row: &Connection, conn: &Conn<'_>) {
     let (Some(token), Some(key)) = (conn.refreshed_token(), cfg.cs_encryption_key) else {
         return;
     };
@@ -116,11 +123,26 @@ pub async fn keep_token(db: &Db, cfg: &Config, row: &Connection, conn: &Conn<'_>
     if let Err(e) = stored.await {
         worker::console_warn!("keeping the access token of connection {}: {e}", row.id);
     }
+    if let (Some(rotated), Some(sealed)) = (conn.rotated_refresh_token(), &row.secrets_enc) {
+        let saved = async {
+            let mut secrets: serde_json::Value = serde_json::from_str(&open(&key, sealed).await?)?;
+            secrets["refresh_token"] = rotated.into();
+            let resealed = seal(&key, &secrets.to_string()).await?;
+            store::set_secrets(db, tenant, &row.id, &resealed).await
+        };
+        if let Err(e) = saved.await {
+            worker::console_error!(
+                "keeping the rotated refresh token of connection {}: {e}",
+                row.id
+            );
+        }
+    }
 }
 
 /// The ticket's CRM record: the stored one, else looked up now in the primary CRM (cached per TTL) and stored on
-/// the ticket. `Ok(None)` when there is no primary CRM, it does not know the customer, or the lookup failed (the
-/// failure is logged and the next call tries again). Returns the vendor and the customer.
+/// the ticket. `Ok(None)` when there is no primary CRM or it does not know the customer (remembered as
+/// `{"found":false}`). A failed lookup is an error, recorded on the ticket so the sweep retries it with back-off.
+/// Returns the vendor and the customer.
 pub async fn enrich(
     db: &Db,
     cfg: &Config,
@@ -130,7 +152,10 @@ pub async fn enrich(
     phone: Option<&str>,
 ) -> AppResult<Option<(String, Customer)>> {
     match store::primary(db, tenant).await? {
-        Some(primary) => enrich_with(db, cfg, &primary, tenant, ticket_id, email, phone).await,
+        Some(primary) => {
+            let http = Http::with_timeout(cfg.crm_timeout_ms);
+            enrich_with(db, cfg, &http, &primary, tenant, ticket_id, email, phone).await
+        }
         None => Ok(store::ticket_crm_customer(db, tenant, ticket_id)
             .await?
             .as_ref()
@@ -138,10 +163,13 @@ pub async fn enrich(
     }
 }
 
-/// [`enrich`] with the primary connection already loaded (the drafts job loads it once per run).
+/// [`enrich`] with the primary connection already loaded (the drafts job loads it once per run) and the
+/// caller's [`Http`], whose subrequest counter the CRM calls add to.
+#[allow(clippy::too_many_arguments)]
 pub async fn enrich_with(
     db: &Db,
     cfg: &Config,
+    http: &Http,
     conn_row: &Connection,
     tenant: &str,
     ticket_id: &str,
@@ -152,23 +180,25 @@ pub async fn enrich_with(
         return Ok(parse_stored(&stored));
     }
     let (key, lookup) = match (email, phone) {
-        (Some(e), _) => (format!("customer:email:{e}"), Lookup::Email(e.to_string())),
-        (None, Some(p)) => (format!("customer:phone:{p}"), Lookup::Phone(p.to_string())),
+        // Its own keys: an enrichment record (with open tickets, or a remembered miss) is not a `/crm/customer`
+        // answer.
+        (Some(e), _) => (format!("enrich:email:{e}"), Lookup::Email(e.to_string())),
+        (None, Some(p)) => (format!("enrich:phone:{p}"), Lookup::Phone(p.to_string())),
         (None, None) => return Ok(None),
     };
     let now = platform::now_ms();
     let value = match store::cached(db, &conn_row.id, &key, now).await? {
         Some(v) => v,
         None => {
-            let http = Http::with_timeout(cfg.crm_timeout_ms);
-            let conn = connect(cfg, db, &http, conn_row).await?;
+            let conn = connect(cfg, db, http, conn_row).await?;
             let found = lookup_with_open_tickets(&conn, &lookup).await;
-            keep_token(db, cfg, conn_row, &conn).await;
+            keep_token(db, cfg, tenant, conn_row, &conn).await;
             let found = match found {
                 Ok(f) => f,
                 Err(e) => {
                     worker::console_warn!("CRM enrichment of {ticket_id}: {e}");
-                    return Ok(None);
+                    store::enrich_failed(db, tenant, ticket_id, platform::now_ms()).await?;
+                    return Err(e);
                 }
             };
             let v = match found {
@@ -226,23 +256,35 @@ pub fn summary(found: &Option<(String, Customer)>) -> Option<String> {
     found.as_ref().map(|(k, c)| crm::summary(k, c))
 }
 
-/// Most tickets the per-minute sweep enriches per run (each costs up to 2 CRM calls and 4 D1 queries).
+/// Most tickets the enrichment sweep looks at per run (each costs up to 3 CRM calls and about 6 D1 queries).
 pub const SWEEP_BATCH: u32 = 5;
-/// How far back the sweep looks, in minutes: a ticket whose lookup keeps failing is given up after this.
+/// The sweep stops starting lookups once its invocation has made this many subrequests (Workers free plan: 50).
+pub const SWEEP_SUBREQUESTS: u32 = 30;
+/// How far back the sweep looks, in minutes.
 pub const SWEEP_WINDOW_MINUTES: i64 = 60;
+/// The cron of the enrichment sweep (its own invocation, so its budget is its own).
+pub const SWEEP_CRON: &str = "*/2 * * * *";
 
-/// Per-minute sweep: attaches the primary CRM's record to tickets created in the last
-/// [`SWEEP_WINDOW_MINUTES`] from any channel (e-mail, SMS, calls, DMs) — after creation, never delaying it.
-/// Returns how many tickets got a record.
+/// The enrichment sweep (cron [`SWEEP_CRON`]): attaches the primary CRM's record to tickets created in the last
+/// [`SWEEP_WINDOW_MINUTES`] from any channel (e-mail, SMS, calls, DMs, chats) — after creation, never delaying
+/// it. A failed lookup is retried with back-off (at most 5 attempts) and skips the rest of that tenant's tickets
+/// this run. Returns how many tickets got a record.
 pub async fn sweep(env: &worker::Env) -> AppResult<u32> {
     let cfg = Config::from_env(env)?;
     let db = Db::new(env.d1("DB")?);
-    let since = crate::domain::time::rfc3339(
-        platform::now() - chrono::Duration::minutes(SWEEP_WINDOW_MINUTES),
-    );
+    let now = platform::now();
+    let since = crate::domain::time::rfc3339(now - chrono::Duration::minutes(SWEEP_WINDOW_MINUTES));
+    let http = Http::with_timeout(cfg.crm_timeout_ms);
     let mut done = 0;
     let mut primaries: Vec<(String, Option<Connection>)> = Vec::new();
-    for t in store::unenriched(&db, &since, SWEEP_BATCH).await? {
+    let mut failing: Vec<String> = Vec::new();
+    for t in store::unenriched(&db, &since, platform::now_ms(), SWEEP_BATCH).await? {
+        if http.subrequests.get() >= SWEEP_SUBREQUESTS {
+            break;
+        }
+        if failing.contains(&t.tenant_id) {
+            continue;
+        }
         if !primaries.iter().any(|(tenant, _)| *tenant == t.tenant_id) {
             primaries.push((
                 t.tenant_id.clone(),
@@ -259,6 +301,7 @@ pub async fn sweep(env: &worker::Env) -> AppResult<u32> {
         match enrich_with(
             &db,
             &cfg,
+            &http,
             primary,
             &t.tenant_id,
             &t.ticket_id,
@@ -267,9 +310,11 @@ pub async fn sweep(env: &worker::Env) -> AppResult<u32> {
         )
         .await
         {
-            Ok(Some(_)) => done += 1,
-            Ok(None) => {}
-            Err(e) => worker::console_error!("CRM enrichment of {}: {e}", t.ticket_id),
+            Ok(_) => done += 1,
+            Err(e) => {
+                worker::console_warn!("CRM enrichment of {}: {e}", t.ticket_id);
+                failing.push(t.tenant_id.clone());
+            }
         }
     }
     Ok(done)

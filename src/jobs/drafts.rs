@@ -196,11 +196,13 @@ async fn deliver(
     };
     let category: Category = job.category.parse().unwrap_or(Category::Other);
     // The customer's CRM record (primary CRM, cached per TTL) for the prompt; a CRM failure costs only the summary.
-    let crm_summary = match primary {
+    // Skipped when the poll has spent most of its subrequests; the enrichment sweep catches up.
+    let crm_summary = match primary.filter(|_| http.subrequests.get() < 35) {
         Some(p) => crate::jobs::crm::summary(
             &crate::jobs::crm::enrich_with(
                 db,
                 cfg,
+                http,
                 p,
                 &job.tenant_id,
                 &job.ticket_id,

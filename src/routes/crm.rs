@@ -194,6 +194,11 @@ async fn apply(
 ) -> AppResult<Connection> {
     let kind =
         CrmType::parse(&c.kind).ok_or_else(|| AppError::Validation("type: unknown".into()))?;
+    let before = (
+        c.base_url.clone(),
+        c.settings.get("login_url").cloned(),
+        c.settings.get("instance_url").cloned(),
+    );
     if let Some(n) = input.name {
         c.name = crate::domain::fields::Name::parse("name", &n)?.to_string();
     }
@@ -218,6 +223,18 @@ async fn apply(
         }
         _ if c.base_url.is_empty() => c.base_url = default_base(kind, &c.settings)?,
         _ => {}
+    }
+    let destination = |c: &Connection| {
+        (
+            c.base_url.clone(),
+            c.settings.get("login_url").cloned(),
+            c.settings.get("instance_url").cloned(),
+        )
+    };
+    if c.secrets_enc.is_some() && input.secrets.is_none() && destination(&c) != before {
+        return Err(AppError::Validation(
+            "secrets: send them again when changing base_url, login_url or instance_url".into(),
+        ));
     }
     if let Some(sec) = input.secrets {
         if !sec.is_object() {
@@ -354,11 +371,27 @@ async fn test(
         ))
         .await;
     let latency = platform::now_ms() - started;
-    keep_token(&db, &cfg, &c, &conn).await;
+    keep_token(&db, &cfg, &me.tenant, &c, &conn).await;
     Ok(Json(match result {
         Ok(_) => serde_json::json!({"ok": true, "latency_ms": latency, "error": null}),
         Err(e) => serde_json::json!({"ok": false, "latency_ms": latency, "error": e.to_string()}),
     }))
+}
+
+/// A vendor record id: letters, digits, `-` and `_` only (it goes into a URL path).
+fn vendor_id(field: &str, id: &str) -> AppResult<String> {
+    let id = id.trim();
+    if id.is_empty()
+        || id.len() > 64
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(AppError::Validation(format!(
+            "{field}: letters, digits, - and _ only"
+        )));
+    }
+    Ok(id.to_string())
 }
 
 async fn connection_of(db: &Db, tenant: &str, crm_type: &str) -> AppResult<Connection> {
@@ -401,7 +434,7 @@ async fn customer(
     ApiJson(body): ApiJson<CustomerQuery>,
 ) -> AppResult<Json<serde_json::Value>> {
     let lookup = match (&body.customer_id, &body.email, &body.phone) {
-        (Some(id), None, None) => Lookup::Id(id.trim().to_string()),
+        (Some(id), None, None) => Lookup::Id(vendor_id("customer_id", id)?),
         (None, Some(e), None) => {
             Lookup::Email(crate::domain::fields::Email::parse("email", e)?.to_string())
         }
@@ -425,13 +458,16 @@ async fn customer(
     let now = platform::now_ms();
     if q.fresh.as_deref() != Some("true") && c.cache_ttl_seconds > 0 {
         if let Some(v) = store::cached(&db, &c.id, &key, now).await? {
+            if v.get("found") == Some(&serde_json::Value::Bool(false)) {
+                return Err(AppError::NotFound("no such customer in the CRM".into()));
+            }
             return Ok(Json(v));
         }
     }
     let http = Http::with_timeout(cfg.crm_timeout_ms);
     let conn = connect(&cfg, &db, &http, &c).await?;
     let found = conn.customer(&lookup).await;
-    keep_token(&db, &cfg, &c, &conn).await;
+    keep_token(&db, &cfg, &me.tenant, &c, &conn).await;
     let found = found?.ok_or_else(|| AppError::NotFound("no such customer in the CRM".into()))?;
     let value = serde_json::to_value(&found)?;
     if c.cache_ttl_seconds > 0 {
@@ -460,8 +496,9 @@ async fn ticket(
     let c = connection_of(&db, &me.tenant, &body.crm_type).await?;
     let http = Http::with_timeout(cfg.crm_timeout_ms);
     let conn = connect(&cfg, &db, &http, &c).await?;
-    let found = conn.ticket(body.ticket_id.trim()).await;
-    keep_token(&db, &cfg, &c, &conn).await;
+    let id = vendor_id("ticket_id", &body.ticket_id)?;
+    let found = conn.ticket(&id).await;
+    keep_token(&db, &cfg, &me.tenant, &c, &conn).await;
     found?
         .map(Json)
         .ok_or_else(|| AppError::NotFound("no such ticket in the CRM".into()))
@@ -508,7 +545,7 @@ async fn create_ticket(
     let http = Http::with_timeout(cfg.crm_timeout_ms);
     let conn = connect(&cfg, &db, &http, &c).await?;
     let created = conn.create_ticket(&body.ticket).await;
-    keep_token(&db, &cfg, &c, &conn).await;
+    keep_token(&db, &cfg, &me.tenant, &c, &conn).await;
     Ok((StatusCode::CREATED, Json(created?)))
 }
 
@@ -520,12 +557,13 @@ async fn update_ticket(
     ApiJson(body): ApiJson<TicketPatch>,
 ) -> AppResult<Json<crate::domain::crm::Ticket>> {
     check_values(body.status.as_deref(), body.priority.as_deref())?;
+    let id = vendor_id("id", &id)?;
     let (cfg, db) = context(&state)?;
     let c = connection_of(&db, &me.tenant, &crm_type).await?;
     let http = Http::with_timeout(cfg.crm_timeout_ms);
     let conn = connect(&cfg, &db, &http, &c).await?;
     let updated = conn.update_ticket(&id, &body).await;
-    keep_token(&db, &cfg, &c, &conn).await;
+    keep_token(&db, &cfg, &me.tenant, &c, &conn).await;
     updated?
         .map(Json)
         .ok_or_else(|| AppError::NotFound("no such ticket in the CRM".into()))

@@ -257,9 +257,18 @@ pub struct Unenriched {
     pub phone: Option<String>,
 }
 
+/// Most enrichment attempts of one ticket.
+pub const MAX_ENRICH_ATTEMPTS: i64 = 5;
+
 /// Tickets created since `since` (RFC 3339) with no CRM record yet, in tenants with a primary CRM, that have an
-/// e-mail or phone (on the ticket or the customer's registry identities), oldest first, at most `limit`.
-pub async fn unenriched(db: &Db, since: &str, limit: u32) -> AppResult<Vec<Unenriched>> {
+/// e-mail or phone (on the ticket or the customer's registry identities), due for an attempt at `now_ms` (fewer
+/// than [`MAX_ENRICH_ATTEMPTS`] failures, back-off passed), least recently tried first, at most `limit`.
+pub async fn unenriched(
+    db: &Db,
+    since: &str,
+    now_ms: i64,
+    limit: u32,
+) -> AppResult<Vec<Unenriched>> {
     db.all(
         "SELECT t.tenant_id, t.ticket_id,
            COALESCE(t.customer_email, (SELECT i.value FROM customer_identities i WHERE i.tenant_id = t.tenant_id
@@ -267,12 +276,34 @@ pub async fn unenriched(db: &Db, since: &str, limit: u32) -> AppResult<Vec<Unenr
            COALESCE(t.customer_phone, (SELECT i.value FROM customer_identities i WHERE i.tenant_id = t.tenant_id
              AND i.customer_id = t.customer_id AND i.kind = 'phone' ORDER BY i.created_at LIMIT 1)) AS phone
          FROM tickets t
-         WHERE t.created_at >= ? AND t.crm_customer IS NULL
+         WHERE t.created_at >= ? AND t.crm_customer IS NULL AND t.crm_attempts < ? AND t.crm_retry_at_ms <= ?
            AND t.tenant_id IN (SELECT tenant_id FROM crm_connections WHERE is_primary = 1
                                AND type IN ('salesforce', 'zendesk', 'hubspot', 'freshdesk'))
            AND (email IS NOT NULL OR phone IS NOT NULL)
-         ORDER BY t.created_at LIMIT ?",
-        params![since, i64::from(limit)],
+         ORDER BY t.crm_retry_at_ms, t.created_at LIMIT ?",
+        params![since, MAX_ENRICH_ATTEMPTS, now_ms, i64::from(limit)],
     )
     .await
+}
+
+/// Records a failed enrichment attempt: the next one waits 2^(attempts−1) minutes.
+pub async fn enrich_failed(db: &Db, tenant: &str, ticket_id: &str, now_ms: i64) -> AppResult<()> {
+    db.run(
+        "UPDATE tickets SET crm_attempts = crm_attempts + 1,
+           crm_retry_at_ms = ? + 60000 * (1 << MIN(crm_attempts, 6))
+         WHERE tenant_id = ? AND ticket_id = ?",
+        params![now_ms, tenant, ticket_id],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Replaces a connection's sealed secrets (a rotated refresh token), leaving its cache alone.
+pub async fn set_secrets(db: &Db, tenant: &str, id: &str, sealed: &str) -> AppResult<()> {
+    db.run(
+        "UPDATE crm_connections SET secrets_enc = ? WHERE tenant_id = ? AND id = ?",
+        params![sealed, tenant, id],
+    )
+    .await?;
+    Ok(())
 }

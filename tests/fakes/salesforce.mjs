@@ -1,7 +1,7 @@
 /**
  * Loopback HTTP fake of Salesforce for black-box tests: the OAuth 2.0 token endpoint (refresh token flow) and the
- * REST API (sObject Rows, sObject create, SOQL query). One server plays both the login host and the instance
- * host, so a client configured with login_url = instance_url = handle.url works unchanged.
+ * REST API (sObject Rows, sObject create, SOQL query, SOSL search). One server plays both the login host and the
+ * instance host, so a client configured with login_url = instance_url = handle.url works unchanged.
  *
  * startSalesforce():
  *   POST  /services/oauth2/token                             OAuth 2.0 refresh token flow (form body or query string)
@@ -11,6 +11,7 @@
  *   POST  /services/data/vXX.X/sobjects/{Contact|Case|Account}                      create (201)
  *   PATCH /services/data/vXX.X/sobjects/{Contact|Case|Account}/{id}                 update (204)
  *   GET   /services/data/vXX.X/query?q=<SOQL>                Query (a SOQL subset, below)
+ *   GET   /services/data/vXX.X/search/?q=<SOSL>              Search (a SOSL subset, below; with or without the slash)
  *
  * Vendor pages followed:
  *   https://help.salesforce.com/s/articleView?id=sf.remoteaccess_oauth_refresh_token_flow.htm  (refresh token flow:
@@ -49,6 +50,24 @@
  *       AccountId defaults to the contact's account; only Case.Language is a "Restricted picklist")
  *   https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_casestatus.htm
  *       (Case statuses "such as New, On Hold, or In Process"; each status implies IsClosed)
+ *   https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_search.htm  (Search resource:
+ *       GET …/search/?q=<URL-encoded SOSL>) and …/dome_search.htm (answer `{"searchRecords":[{"attributes":{"type",
+ *       "url"},"Id":…},…]}`)
+ *   https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/sforce_api_calls_sosl_syntax.htm,
+ *       …/sforce_api_calls_sosl_find.htm, …/sforce_api_calls_sosl_in.htm, …/sforce_api_calls_sosl_examples.htm
+ *       (clause order FIND {…} [IN g FIELDS] [RETURNING …] [LIMIT n] [OFFSET n]; ALL FIELDS by default; at most 2,000
+ *       rows; case-insensitive; words delimited by spaces and punctuation; "phrases"; * and ? wildcards; AND, OR, AND
+ *       NOT, parentheses, AND the default between words; `& | ! ( ) { } [ ] ^ " ~ * ? : \ ' + -` must be escaped;
+ *       NAME FIELDS also covers Account Website and Case SuppliedName/SuppliedCompany/Subject)
+ *   https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sample_search_call.htm  (phone lookup as
+ *       `FIND {4155551212} IN Phone FIELDS RETURNING Contact(Id, Phone, …)`: bare digits against formatted numbers)
+ *   https://help.salesforce.com/s/articleView?id=000385963  (phone fields keep what was entered; in a US/Canada
+ *       locale the UI stores 1234567890 as "(123) 456-7890" and 12345678901 as "(234) 567-8901", dropping the 1)
+ *   Live SOSL errors: restforce/restforce#688 (`MALFORMED_SEARCH` "\nFIND {John|jane_gray@uoa.edu} RETURNING
+ *       Contact\n         ^\nERROR at Row:1:Column:10\nline 1:10 mismatched character '|' expecting '}'"),
+ *       jesperfj/force-rest-api#92 (`MALFORMED_SEARCH` "…ERROR at Row:1:Column:19\nMalformed search token: TYPE" for
+ *       `IN ALL TYPE`); `INVALID_SEARCH` "search term must be longer than one character: g" (recorded UI API answers,
+ *       where the message carries an extra "INVALID_SEARCH: " prefix; salesforcedictionary.com/errors)
  *   Live response texts quoted in public code and threads: `[{"message":"INVALID_HEADER_TYPE","errorCode":
  *       "INVALID_AUTH_HEADER"}]`, `[{"message":"A query string has to be specified","errorCode":"MALFORMED_QUERY"}]`,
  *       `[{"message":"SOQL statements cannot be empty or null","errorCode":"MALFORMED_QUERY"}]`,
@@ -119,6 +138,35 @@
  *   `q` → "A query string has to be specified"; empty → "SOQL statements cannot be empty or null". Results:
  *   `{"totalSize":n,"done":true,"records":[…]}`, fields in SELECT order, nulls first by default in ORDER BY,
  *   case-insensitive string sort.
+ * - SOSL subset: `FIND {expr} [IN ALL|NAME|EMAIL|PHONE|SIDEBAR FIELDS] [RETURNING Obj[(f1, Rel.f2, … [WHERE cond]
+ *   [ORDER BY …] [LIMIT n] [OFFSET n])], …] [LIMIT n] [OFFSET n]`. expr: words, "phrases", * and ? wildcards,
+ *   backslash escapes, ( ), AND, OR, AND NOT (adjacent terms are ANDed). Inside RETURNING the field list, WHERE,
+ *   ORDER BY, LIMIT and OFFSET are the SOQL subset above (same resolution, relationship nesting and errors —
+ *   INVALID_FIELD, INVALID_TYPE, …). Answer `{"searchRecords":[…]}`: for each RETURNING object in order, its
+ *   matching records with attributes and only the requested fields (an object without a field list gives
+ *   attributes + Id; no RETURNING searches Account, Contact and Case and gives attributes + Id), then the
+ *   statement's LIMIT (default 2000) / OFFSET over the whole list. Search groups: PHONE = phone-type fields (Contact
+ *   Phone, MobilePhone, HomePhone, OtherPhone, Fax; Account Phone, Fax), EMAIL = email fields (Contact Email, Case
+ *   SuppliedEmail), NAME = Name (+ the extras above), ALL/SIDEBAR = every text, email, phone, textarea and url
+ *   field plus `__c` fields (Case's read-only ContactPhone/ContactEmail/… mirrors are never searched). A word or
+ *   phrase matches a field when its letter/digit runs occur consecutively among the field's, case-insensitively
+ *   (so an email matches as a whole and "ada lovelace" matches a Name).
+ *   Phone fields, additionally: Salesforce does not document how its index normalises phone numbers (nor country
+ *   codes); it documents that FIND splits words at punctuation and shows bare digits finding formatted numbers.
+ *   The fake compares digits only (the stored value's trailing "x123"/"ext 123" extension dropped) and matches when
+ *   (1) the digits are equal — "(555) 010-0099" is found by {5550100099}; (2) the stored digits END WITH the
+ *   searched ones and at least 7 digits were searched — a stored "+1 555 010 0099" is found by {5550100099}, and a
+ *   local {0100099} finds it too; (3) the searched digits end with the stored ones, the stored number has at
+ *   least 7 digits and the extra prefix is 1–3 digits (an E.164 country code) — {15550100099} finds
+ *   "(555) 010-0099", as a US-locale org drops the leading 1 when it formats a number; (4) the search equals one
+ *   of the value's digit groups (a token) — {0099} or {555}; (5) `{555*}` matches a prefix of the digits or of a
+ *   group. Shorter partial digit strings that are no group ({99}, {100099}) find nothing.
+ *   Errors: a statement not starting with FIND, a missing/unclosed brace, an unescaped reserved character, a bad
+ *   search group or a bad RETURNING clause → 400 MALFORMED_SEARCH in the SOQL-like layout but with the 0-based
+ *   column the live errors show ("…ERROR at Row:1:Column:10\nline 1:10 mismatched character '|' expecting '}'",
+ *   "Malformed search token: TYPE"); fewer than 2 characters of search text (wildcards not counted) → 400
+ *   `[{"message":"search term must be longer than one character: <text>","errorCode":"INVALID_SEARCH"}]`. Auth,
+ *   404s, Sforce-Limit-Info and fail()/delay() as for the other /services/data routes.
  *
  * Simplified (deliberately):
  * - OAuth: only the refresh token flow, one connected app, one user, one refresh token; no rotation (no
@@ -140,6 +188,15 @@
  * - Only Contact, Case, Account (no User/Owner relationship, no child subqueries, no aggregate functions,
  *   COUNT(), FIELDS(), date literals like TODAY, GROUP BY, queryMore — every result is one batch with done:true).
  *   No DELETE, upsert, composite, describe or sObject basic-information resources (404/405). JSON only.
+ * - SOSL: no relevance ranking (without ORDER BY, records come in creation order), no stemming, stop words,
+ *   synonyms, spelling correction or letter/digit token splitting ("blue1" is one token); SIDEBAR FIELDS searches
+ *   like ALL FIELDS; no WITH …, toLabel(), convertCurrency(), SNIPPET/HIGHLIGHT, UPDATE TRACKING (they are
+ *   MALFORMED_SEARCH here), no parameterizedSearch resource. Every reserved character the docs say to escape is
+ *   rejected the way the live '|' error shows (only '|' is confirmed). The INVALID_SEARCH threshold applies to the
+ *   whole search text. Parse-error wording other than the two live texts is approximated ("unexpected token: 'X'");
+ *   a missing or blank `q` and FIND without braces answer MALFORMED_SEARCH "No search term found. The search term
+ *   must be enclosed in braces." (from memory, not verified). The phone rules above are the fake's reading, not a
+ *   documented algorithm.
  * - `fail(matcher, {status, times, retryAfter, message, body, headers, errorCode})` answers the next `times`
  *   requests whose `${method} ${pathWithQuery}` matches: REST paths get `[{"message","errorCode"}]` (defaults:
  *   401 INVALID_SESSION_ID "Session expired or invalid", 403 REQUEST_LIMIT_EXCEEDED "TotalRequests Limit
@@ -270,10 +327,10 @@ const SCHEMA = {
     ClosedDate: ro('datetime', 'Closed Date'),
     IsEscalated: f('boolean', 'Escalated'),
     OwnerId: f('reference', 'Owner ID', { refersTo: 'User' }),
-    ContactPhone: ro('phone', 'Contact Phone'),
-    ContactMobile: ro('phone', 'Contact Mobile'),
-    ContactEmail: ro('email', 'Contact Email'),
-    ContactFax: ro('phone', 'Contact Fax'),
+    ContactPhone: ro('phone', 'Contact Phone', { search: false }), // mirrors the contact; not in the search index
+    ContactMobile: ro('phone', 'Contact Mobile', { search: false }), // mirrors the contact; not in the search index
+    ContactEmail: ro('email', 'Contact Email', { search: false }), // mirrors the contact; not in the search index
+    ContactFax: ro('phone', 'Contact Fax', { search: false }), // mirrors the contact; not in the search index
     ...AUDIT,
   },
 };
@@ -401,9 +458,11 @@ function tokenize(q) {
   return tokens;
 }
 
-/** Parses the SOQL subset into {type, select: [{path, pos}], where, orderBy, limit, offset} (names unresolved). */
-function parseSoql(q) {
-  const tokens = tokenize(q);
+/**
+ * A recursive-descent parser over tokenize() output for the pieces SOQL and SOSL share: field lists, WHERE
+ * conditions, ORDER BY, LIMIT and OFFSET. Errors are SoqlErrors (MALFORMED_QUERY) at the offending token.
+ */
+function clauseParser(tokens) {
   let k = 0;
   const peek = () => tokens[k];
   const next = () => tokens[k++];
@@ -416,14 +475,11 @@ function parseSoql(q) {
     next();
     return { path: t.value, pos: t.pos };
   };
-
-  expectKw('SELECT');
-  const select = [field()];
-  while (peek().type === ',') { next(); select.push(field()); }
-  expectKw('FROM');
-  const from = peek();
-  if (from.type !== 'ident' || from.value.includes('.')) throw unexpected();
-  next();
+  const fieldList = () => {
+    const list = [field()];
+    while (peek().type === ',') { next(); list.push(field()); }
+    return list;
+  };
 
   function literal() {
     const t = next();
@@ -479,42 +535,250 @@ function parseSoql(q) {
     }
     return { kind: op === 'AND' ? 'and' : 'or', items };
   }
-
-  let where = null;
-  if (isKw('WHERE')) { next(); where = condition(); }
-  const orderBy = [];
-  if (isKw('ORDER')) {
-    next();
-    expectKw('BY');
-    do {
-      if (orderBy.length) next();
-      const fld = field();
-      let desc = false;
-      if (isKw('ASC')) next(); else if (isKw('DESC')) { next(); desc = true; }
-      let nullsLast = false;
-      if (isKw('NULLS')) {
-        next();
-        if (isKw('FIRST')) next(); else if (isKw('LAST')) { next(); nullsLast = true; } else throw unexpected();
-      }
-      orderBy.push({ field: fld, desc, nullsLast });
-    } while (peek().type === ',');
-  }
   const integer = () => {
     const t = next();
     if (t.type !== 'number' || !Number.isInteger(t.value) || t.value < 0) throw unexpected(t);
     return t.value;
   };
-  let limit = null;
-  let offset = 0;
-  if (isKw('LIMIT')) { next(); limit = integer(); }
-  if (isKw('OFFSET')) { next(); offset = integer(); }
-  if (peek().type !== 'eof') throw unexpected();
-  return { from: { name: from.value, pos: from.pos }, select, where, orderBy, limit, offset };
+  /** [WHERE cond] [ORDER BY …] [LIMIT n] [OFFSET n] → {where, orderBy, limit, offset}. */
+  function clauses() {
+    let where = null;
+    if (isKw('WHERE')) { next(); where = condition(); }
+    const orderBy = [];
+    if (isKw('ORDER')) {
+      next();
+      expectKw('BY');
+      do {
+        if (orderBy.length) next();
+        const fld = field();
+        let desc = false;
+        if (isKw('ASC')) next(); else if (isKw('DESC')) { next(); desc = true; }
+        let nullsLast = false;
+        if (isKw('NULLS')) {
+          next();
+          if (isKw('FIRST')) next(); else if (isKw('LAST')) { next(); nullsLast = true; } else throw unexpected();
+        }
+        orderBy.push({ field: fld, desc, nullsLast });
+      } while (peek().type === ',');
+    }
+    let limit = null;
+    let offset = 0;
+    if (isKw('LIMIT')) { next(); limit = integer(); }
+    if (isKw('OFFSET')) { next(); offset = integer(); }
+    return { where, orderBy, limit, offset };
+  }
+  return { peek, next, unexpected, isKw, expectKw, fieldList, clauses, integer };
+}
+
+/** Parses the SOQL subset into {from, select: [{path, pos}], where, orderBy, limit, offset} (names unresolved). */
+function parseSoql(q) {
+  const p = clauseParser(tokenize(q));
+  p.expectKw('SELECT');
+  const select = p.fieldList();
+  p.expectKw('FROM');
+  const from = p.peek();
+  if (from.type !== 'ident' || from.value.includes('.')) throw p.unexpected();
+  p.next();
+  const rest = p.clauses();
+  if (p.peek().type !== 'eof') throw p.unexpected();
+  return { from: { name: from.value, pos: from.pos }, select, ...rest };
 }
 
 const likeRegex = (pieces) => new RegExp(`^${pieces.map((p) => (typeof p === 'string' ? p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') : p.wild === '%' ? '[\\s\\S]*' : '[\\s\\S]')).join('')}$`, 'i');
 const STRINGISH = new Set(['string', 'email', 'phone', 'picklist', 'textarea', 'url']);
 const fold = (s) => String(s).toLowerCase();
+
+// ---------------------------------------------------------------------------------------------------------------
+// SOSL subset: FIND {…} [IN … FIELDS] [RETURNING Obj[(fields [WHERE] [ORDER BY] [LIMIT] [OFFSET])], …] [LIMIT n]
+// [OFFSET n]. The part after the braces reuses the SOQL tokenizer and clauseParser.
+
+const SOSL_GROUPS = new Set(['ALL', 'NAME', 'EMAIL', 'PHONE', 'SIDEBAR']);
+/** Characters the FIND docs say must be escaped with \ (quotes, parentheses and wildcards have a meaning). */
+const SOSL_RESERVED = new Set(['&', '|', '!', '{', '}', '[', ']', '^', '~', ':', "'", '+', '-']);
+const SOSL_DEFAULT_LIMIT = 2000;
+
+/** Salesforce's SOSL error layout: as SOQL's, but the column (and the caret) are 0-based, as live errors show. */
+function soslErrorMessage(query, pos, text) {
+  const before = query.slice(0, pos);
+  const row = before.split('\n').length;
+  const lineStart = before.lastIndexOf('\n') + 1;
+  const col = pos - lineStart;
+  const lineEnd = query.indexOf('\n', pos) < 0 ? query.length : query.indexOf('\n', pos);
+  return `\n${query.slice(lineStart, lineEnd)}\n${' '.repeat(Math.max(0, col - 1))}^\nERROR at Row:${row}:Column:${col}\n${text}`;
+}
+const lineColumn = (query, pos) => {
+  const before = query.slice(0, pos);
+  return `${before.split('\n').length}:${pos - (before.lastIndexOf('\n') + 1)}`;
+};
+
+/**
+ * Parses a SOSL statement into {expr, terms, group, returning: [{name, pos, select|null, where, orderBy, limit,
+ * offset}], limit, offset}. Throws SoqlError with errorCode MALFORMED_SEARCH / MALFORMED_QUERY (mapped by the
+ * caller) or INVALID_SEARCH.
+ */
+function parseSosl(q) {
+  const malformed = (pos, text) => new SoqlError('MALFORMED_SEARCH', pos, text);
+  const lead = /^\s*/.exec(q)[0].length;
+  const first = /^\S*/.exec(q.slice(lead))[0];
+  if (!/^find$/i.test(first.split('{')[0])) throw malformed(lead, `unexpected token: '${first || '<EOF>'}'`);
+  let i = lead + 4;
+  while (i < q.length && /\s/.test(q[i])) i++;
+  if (q[i] !== '{') throw malformed(i, 'No search term found. The search term must be enclosed in braces.');
+  const open = i;
+  let close = open + 1;
+  while (close < q.length && q[close] !== '}') close += q[close] === '\\' ? 2 : 1;
+  if (close >= q.length) throw malformed(q.length, `line ${lineColumn(q, q.length)} mismatched character '<EOF>' expecting '}'`);
+
+  // The search expression: words, "phrases", ( ), AND, OR, AND NOT; adjacent terms are ANDed.
+  const lexemes = [];
+  for (let k = open + 1; k < close;) {
+    const c = q[k];
+    if (/\s/.test(c)) { k++; continue; }
+    if (c === '(' || c === ')') { lexemes.push({ type: c, pos: k, text: c }); k++; continue; }
+    const start = k;
+    let value = '';
+    if (c === '"') {
+      k++;
+      while (k < close && q[k] !== '"') { if (q[k] === '\\') k++; value += q[k] ?? ''; k++; }
+      if (k >= close) throw malformed(close, `line ${lineColumn(q, close)} mismatched character '}' expecting '"'`);
+      k++;
+      lexemes.push({ type: 'term', value, phrase: true, pos: start, text: q.slice(start, k) });
+      continue;
+    }
+    while (k < close && !/[\s()"]/.test(q[k])) {
+      if (q[k] === '\\') { value += q[k + 1] ?? ''; k += 2; continue; }
+      if (SOSL_RESERVED.has(q[k])) throw malformed(k, `line ${lineColumn(q, k)} mismatched character '${q[k]}' expecting '}'`);
+      value += q[k];
+      k++;
+    }
+    const upper = value.toUpperCase();
+    lexemes.push({ type: upper === 'AND' || upper === 'OR' || upper === 'NOT' ? upper : 'term', value, pos: start, text: q.slice(start, k) });
+  }
+  const terms = lexemes.filter((l) => l.type === 'term');
+  if (terms.map((t) => t.value.replace(/[*?]/g, '')).join('').trim().length < 2) {
+    throw new SoqlError('INVALID_SEARCH', open, `search term must be longer than one character: ${q.slice(open + 1, close).trim()}`);
+  }
+  let n = 0;
+  const eof = { type: 'eof', pos: close, text: '}' };
+  const peekL = () => lexemes[n] ?? eof;
+  const bad = (l = peekL()) => malformed(l.pos, `unexpected token: '${l.text}'`);
+  function unary() {
+    const l = peekL();
+    if (l.type === 'term') { n++; return { kind: 'term', value: l.value, phrase: !!l.phrase }; }
+    if (l.type !== '(') throw bad(l);
+    n++;
+    const inner = orExpr();
+    if (peekL().type !== ')') throw bad();
+    n++;
+    return inner;
+  }
+  function andExpr() {
+    let node = unary();
+    for (;;) {
+      const l = peekL();
+      if (l.type === 'AND') {
+        n++;
+        if (peekL().type === 'NOT') { n++; node = { kind: 'andNot', left: node, right: unary() }; continue; }
+        node = { kind: 'and', items: [node, unary()] };
+      } else if (l.type === 'term' || l.type === '(') {
+        node = { kind: 'and', items: [node, unary()] };
+      } else {
+        return node;
+      }
+    }
+  }
+  function orExpr() {
+    let node = andExpr();
+    while (peekL().type === 'OR') { n++; node = { kind: 'or', items: [node, andExpr()] }; }
+    return node;
+  }
+  const expr = orExpr();
+  if (n < lexemes.length) throw bad();
+
+  // After the braces: blank the FIND {…} part so token positions stay those of the statement.
+  const p = clauseParser(tokenize(q.slice(0, close + 1).replace(/[^\n]/g, ' ') + q.slice(close + 1)));
+  const isWord = (w, t = p.peek()) => t.type === 'ident' && t.value.toUpperCase() === w;
+  let group = 'ALL';
+  if (p.isKw('IN')) {
+    p.next();
+    const g = p.peek();
+    if (g.type !== 'ident' || !SOSL_GROUPS.has(g.value.toUpperCase())) throw malformed(g.pos, `Malformed search token: ${g.text}`);
+    p.next();
+    if (!isWord('FIELDS')) throw malformed(p.peek().pos, `Malformed search token: ${p.peek().text}`);
+    p.next();
+    group = g.value.toUpperCase();
+  }
+  const returning = [];
+  if (isWord('RETURNING')) {
+    p.next();
+    do {
+      if (returning.length) p.next();
+      const obj = p.peek();
+      if (obj.type !== 'ident' || obj.value.includes('.')) throw p.unexpected();
+      p.next();
+      const spec = { name: obj.value, pos: obj.pos, select: null, where: null, orderBy: [], limit: null, offset: 0 };
+      if (p.peek().type === '(') {
+        p.next();
+        spec.select = p.fieldList();
+        Object.assign(spec, p.clauses());
+        if (p.peek().type !== ')') throw p.unexpected();
+        p.next();
+      }
+      returning.push(spec);
+    } while (p.peek().type === ',');
+  }
+  let limit = null;
+  let offset = 0;
+  if (p.isKw('LIMIT')) { p.next(); limit = p.integer(); }
+  if (p.isKw('OFFSET')) { p.next(); offset = p.integer(); }
+  if (p.peek().type !== 'eof') throw p.unexpected();
+  return { expr, terms: terms.map((t) => t.value), group, returning, limit, offset };
+}
+
+const textTokens = (s) => String(s).toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
+const wildcardRegex = (word) => new RegExp(`^${word.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[\\p{L}\\p{N}]*').replace(/\?/g, '[\\p{L}\\p{N}]')}$`, 'u');
+/** A word or phrase matches when its tokens occur consecutively among the value's (case-insensitive; * and ?). */
+function textMatch(term, value) {
+  const want = (term.toLowerCase().match(/[\p{L}\p{N}*?]+/gu) ?? []).map(wildcardRegex);
+  if (!want.length) return false;
+  const have = textTokens(value);
+  for (let i = 0; i + want.length <= have.length; i++) {
+    if (want.every((re, k) => re.test(have[i + k]))) return true;
+  }
+  return false;
+}
+/**
+ * Phone search (see the header): digits only on both sides; the stored number's extension is ignored. Matches when
+ * the digits are equal, when the stored digits end with the searched ones (7+ digits: the search left out a
+ * country or area code), when the searched digits end with the stored ones and differ by a 1–3 digit prefix (7+
+ * stored digits: the search carried a country code the stored number lacks), or when the search equals one of
+ * the stored value's digit groups (tokens). A trailing * matches a prefix of the number or of a group.
+ */
+function phoneMatch(term, value) {
+  if (/\p{L}/u.test(term) || term.includes('?') || /\*./.test(term)) return false;
+  const want = term.replace(/\D/g, '');
+  if (want.length < 2) return false;
+  const stored = String(value);
+  const have = stored.replace(/\s*(?:x|ext\.?|extension)\s*\d+\s*$/i, '').replace(/\D/g, '');
+  const groups = stored.match(/\d+/g) ?? [];
+  if (term.endsWith('*')) return have.startsWith(want) || groups.some((g) => g.startsWith(want));
+  if (have === want || groups.includes(want)) return true;
+  if (want.length >= 7 && have.endsWith(want)) return true;
+  return have.length >= 7 && want.endsWith(have) && want.length - have.length <= 3;
+}
+const termMatches = (term, fieldType, value) => value != null && value !== ''
+  && ((fieldType === 'phone' && phoneMatch(term, value)) || textMatch(term, value));
+function evalSearch(node, test) {
+  switch (node.kind) {
+    case 'term': return test(node.value);
+    case 'and': return node.items.every((item) => evalSearch(item, test));
+    case 'or': return node.items.some((item) => evalSearch(item, test));
+    default: return evalSearch(node.left, test) && !evalSearch(node.right, test); // andNot
+  }
+}
+/** IN NAME FIELDS: Name plus the extra fields the IN SearchGroup page lists for these objects. */
+const SOSL_NAME_FIELDS = { Account: ['Name', 'Website'], Contact: ['Name'], Case: ['SuppliedName', 'SuppliedCompany', 'Subject'] };
+const SOSL_TEXT_TYPES = new Set(['string', 'email', 'phone', 'textarea', 'url']);
 
 // ---------------------------------------------------------------------------------------------------------------
 
@@ -776,6 +1040,8 @@ export async function startSalesforce({
   }
 
   // --- SOQL ---------------------------------------------------------------------------------------------------
+  const unsupportedType = (name) => `sObject type '${name}' is not supported. If you are attempting to use a custom object, be sure to append the '__c' after the entity name. Please reference your WSDL or the describe call for the appropriate names.`;
+
   function runQuery(q) {
     let parsed;
     try {
@@ -786,10 +1052,17 @@ export async function startSalesforce({
     }
     const fail = (code, pos, text) => sfError(400, code, soqlErrorMessage(q, pos, text));
     const type = canonicalType(parsed.from.name);
-    if (!type) {
-      throw fail('INVALID_TYPE', parsed.from.pos, `sObject type '${parsed.from.name}' is not supported. If you are attempting to use a custom object, be sure to append the '__c' after the entity name. Please reference your WSDL or the describe call for the appropriate names.`);
-    }
+    if (!type) throw fail('INVALID_TYPE', parsed.from.pos, unsupportedType(parsed.from.name));
+    const records = selectRecords(type, parsed, fail, store[type]);
+    return sfJson(200, { totalSize: records.length, done: true, records });
+  }
 
+  /**
+   * The SELECT engine shared by SOQL and SOSL RETURNING: resolves {select, where, orderBy, limit, offset} against
+   * `type`, filters `candidates`, sorts, pages and shapes the records (attributes + the selected fields, parent
+   * relationship fields nested). `fail(code, pos, text)` builds the error for a bad field or filter.
+   */
+  function selectRecords(type, parsed, fail, candidates) {
     /** Resolves `Field` or `Rel.Field` to {rel?, relType?, def, get(record)}. */
     function resolve({ path, pos }) {
       const parts = path.split('.');
@@ -879,7 +1152,7 @@ export async function startSalesforce({
     const columns = parsed.select.map(resolve);
     const test = parsed.where ? compile(parsed.where) : () => true;
     const order = parsed.orderBy.map((o) => ({ ...o, col: resolve(o.field) }));
-    let rows = store[type].map((r) => refresh(type, r)).filter(test);
+    let rows = candidates.map((r) => refresh(type, r)).filter(test);
     if (order.length) {
       rows = rows.map((r, i) => ({ r, i })).sort((a, b) => {
         for (const o of order) {
@@ -894,7 +1167,7 @@ export async function startSalesforce({
       }).map((e) => e.r);
     }
     rows = rows.slice(parsed.offset, parsed.limit === null ? undefined : parsed.offset + parsed.limit);
-    const records = rows.map((r) => {
+    return rows.map((r) => {
       const out = { attributes: clone(r.attributes) };
       for (const col of columns) {
         if (!col.rel) { out[col.def.name] = clone(r[col.def.name]); continue; }
@@ -905,7 +1178,48 @@ export async function startSalesforce({
       }
       return out;
     });
-    return sfJson(200, { totalSize: records.length, done: true, records });
+  }
+
+  // --- SOSL ---------------------------------------------------------------------------------------------------
+  /** The fields a search group covers on `type` (custom __c fields are text, so ALL FIELDS covers them). */
+  function searchFields(type, group) {
+    return fieldsOf(type).map((name) => fieldDef(type, name)).filter((def) => {
+      if (def.search === false) return false;
+      if (group === 'PHONE') return def.type === 'phone';
+      if (group === 'EMAIL') return def.type === 'email';
+      if (group === 'NAME') return SOSL_NAME_FIELDS[type].includes(def.name);
+      return SOSL_TEXT_TYPES.has(def.type); // ALL, SIDEBAR
+    });
+  }
+
+  function runSearch(q) {
+    let parsed;
+    try {
+      parsed = parseSosl(q);
+    } catch (error) {
+      if (!(error instanceof SoqlError)) throw error;
+      if (error.errorCode === 'INVALID_SEARCH') throw sfError(400, 'INVALID_SEARCH', error.message);
+      throw sfError(400, 'MALFORMED_SEARCH', soslErrorMessage(q, error.pos, error.message));
+    }
+    const fail = (code, pos, text) => sfError(400, code, soslErrorMessage(q, pos, text));
+    const specs = parsed.returning.length ? parsed.returning
+      : TYPE_NAMES.map((name) => ({ name, pos: 0, select: null, where: null, orderBy: [], limit: null, offset: 0 }));
+    const typed = specs.map((spec) => {
+      const type = canonicalType(spec.name);
+      if (!type) throw fail('INVALID_TYPE', spec.pos, unsupportedType(spec.name));
+      return { spec, type };
+    });
+    const searchRecords = [];
+    for (const { spec, type } of typed) {
+      const fields = searchFields(type, parsed.group);
+      const hits = store[type].filter((r) => {
+        const record = refresh(type, r);
+        return evalSearch(parsed.expr, (term) => fields.some((def) => termMatches(term, def.type, record[def.name])));
+      });
+      const select = spec.select ?? [{ path: 'Id', pos: spec.pos }];
+      searchRecords.push(...selectRecords(type, { ...spec, select }, fail, hits));
+    }
+    return sfJson(200, { searchRecords: searchRecords.slice(parsed.offset, parsed.offset + (parsed.limit ?? SOSL_DEFAULT_LIMIT)) });
   }
 
   // --- routing ------------------------------------------------------------------------------------------------
@@ -926,7 +1240,7 @@ export async function startSalesforce({
     const base = `/services/data/v${apiVersion}`;
     if (rest === '') {
       if (req.method !== 'GET') throw methodNotAllowed(req.method, 'HEAD,GET');
-      return sfJson(200, { sobjects: `${base}/sobjects`, query: `${base}/query`, queryAll: `${base}/queryAll`, limits: `${base}/limits` });
+      return sfJson(200, { sobjects: `${base}/sobjects`, query: `${base}/query`, queryAll: `${base}/queryAll`, search: `${base}/search`, limits: `${base}/limits` });
     }
     if (rest === '/query') {
       if (req.method !== 'GET') throw methodNotAllowed(req.method, 'HEAD,GET');
@@ -934,6 +1248,12 @@ export async function startSalesforce({
       if (q === null) throw sfError(400, 'MALFORMED_QUERY', 'A query string has to be specified');
       if (!q.trim()) throw sfError(400, 'MALFORMED_QUERY', 'SOQL statements cannot be empty or null');
       return runQuery(q);
+    }
+    if (rest === '/search') {
+      if (req.method !== 'GET') throw methodNotAllowed(req.method, 'HEAD,GET');
+      const q = url.searchParams.get('q');
+      if (q === null || !q.trim()) throw sfError(400, 'MALFORMED_SEARCH', 'No search term found. The search term must be enclosed in braces.');
+      return runSearch(q);
     }
     if ((m = /^\/sobjects\/([^/]+)$/.exec(rest))) {
       const type = TYPE_NAMES.find((t) => t === m[1]) ?? canonicalType(m[1]);
