@@ -5,4 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 vite build dashboard --logLevel warn
+# The customer widget (one self-contained IIFE file, dist/widget.js) next to the dashboard.
+vite build dashboard --config dashboard/vite.widget.config.ts --logLevel warn
 worker-build --release

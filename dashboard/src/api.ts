@@ -263,6 +263,95 @@ export interface CustomerInput {
   notes?: string;
 }
 
+// --- live chat and WebRTC voice (docs/api.md, "Live chat and WebRTC voice")
+export type SupportStatus = 'online' | 'away' | 'offline';
+export type SupportKind = 'chat' | 'voice';
+export type SessionStatus = 'queued' | 'active' | 'ended' | 'abandoned';
+export const SUPPORT_STATUSES: SupportStatus[] = ['online', 'away', 'offline'];
+
+export interface SupportMe {
+  support_status: SupportStatus;
+  /** Live conversations the caller has in progress. */
+  active: number;
+}
+
+export interface SupportSession {
+  id: string;
+  kind: SupportKind;
+  room_id: string;
+  customer_name: string;
+  customer_email: string | null;
+  status: SessionStatus;
+  assigned_to: string | null;
+  assigned_name: string | null;
+  escalated: boolean;
+  created_at: string;
+  assigned_at: string | null;
+  ended_at: string | null;
+  end_reason: string | null;
+  /** The transcript's ticket, once ended. */
+  ticket_id: string | null;
+}
+
+export interface QueuedSession extends SupportSession {
+  position: number;
+}
+
+/** A stored chat line of a session (masked). */
+export interface SupportMessage {
+  id: string;
+  peer_id: string;
+  role: 'customer' | 'agent' | 'supervisor';
+  sender_name: string;
+  text: string;
+  created_at: string;
+}
+
+export interface SupportActivity {
+  actor_id: string | null;
+  actor_name: string | null;
+  kind: string;
+  /** JSON text. */
+  detail: string;
+  created_at: string;
+}
+
+/** The call record of a voice session. */
+export interface VoiceCall {
+  id: string;
+  requested_at: string;
+  answered_at: string | null;
+  ended_at: string | null;
+  duration_seconds: number | null;
+  end_reason: string | null;
+}
+
+export interface SupportSessionDetail {
+  session: SupportSession;
+  messages: SupportMessage[];
+  activity: SupportActivity[];
+  call: VoiceCall | null;
+}
+
+export interface SupportSettings {
+  auto_assign_enabled: boolean;
+  max_concurrent_chats_per_agent: number;
+  queue_timeout_seconds: number;
+}
+
+export interface SupportMetrics {
+  active_chats: number;
+  active_calls: number;
+  queued: number;
+  online_staff: number;
+  sessions: number;
+  abandoned: number;
+  /** 0–1 (null without sessions). */
+  abandon_rate: number | null;
+  average_wait_seconds: number | null;
+  agents: { staff_id: string; name: string; support_status: SupportStatus; active_chats: number; active_calls: number }[];
+}
+
 export interface PollReport {
   fetched: number;
   tickets_created: number;
@@ -391,6 +480,25 @@ export const api = {
   mergeCustomer: (id: string, other_id: string) => request<Customer>('POST', `/customers/${enc(id)}/merge`, { other_id }),
   /** GDPR erasure (admin+). */
   eraseCustomer: (id: string) => request<void>('DELETE', `/customers/${enc(id)}`),
+
+  // --- live chat and voice
+  supportMe: () => request<SupportMe>('GET', '/support/me'),
+  setAvailability: (status: SupportStatus) => request<unknown>('PUT', '/support/availability', { status }),
+  supportQueue: () => request<{ sessions: QueuedSession[] }>('GET', '/support/queue'),
+  supportSessions: (q: { status?: SessionStatus; mine?: boolean }) =>
+    request<{ sessions: SupportSession[] }>('GET', `/support/sessions${query(q)}`),
+  supportSession: (id: string) => request<SupportSessionDetail>('GET', `/support/sessions/${enc(id)}`),
+  /** Takes a queued session, or answers a call assigned to the caller; 409 when taken or at the cap. */
+  acceptSession: (id: string) => request<SupportSession>('POST', `/support/sessions/${enc(id)}/accept`),
+  /** A call assigned to the caller goes back to the queue (not to them again). */
+  declineSession: (id: string) => request<unknown>('POST', `/support/sessions/${enc(id)}/decline`),
+  transferSession: (id: string, to: string) => request<unknown>('POST', `/support/sessions/${enc(id)}/transfer`, { to }),
+  escalateSession: (id: string) => request<unknown>('POST', `/support/sessions/${enc(id)}/escalate`),
+  endSession: (id: string, reason?: string) =>
+    request<SupportSession>('POST', `/support/sessions/${enc(id)}/end`, reason ? { reason } : {}),
+  supportSettings: () => request<SupportSettings>('GET', '/support/settings'),
+  saveSupportSettings: (body: SupportSettings) => request<SupportSettings>('PUT', '/support/settings', body),
+  supportMetrics: (days = 1) => request<SupportMetrics>('GET', `/support/metrics${query({ days })}`),
 
   // --- reports and administration
   reports: (days: number) => request<Reports>('GET', `/reports/overview${query({ days })}`),

@@ -1,6 +1,7 @@
 // Live updates over the WebSocket at /api/v1/live (same origin: the session cookie goes along). The server relays
-// ticket changes and presence; the client says which ticket it is viewing. The socket reconnects with exponential
-// backoff (1 s … 30 s) and re-announces the viewed ticket after every reconnect.
+// ticket changes, presence and live-support events (queue, assignment, …); the client says which ticket it is
+// viewing. The socket reconnects with exponential backoff (1 s … 30 s) and re-announces the viewed ticket after
+// every reconnect.
 import { useEffect, useRef, useState } from 'preact/hooks';
 
 export interface TicketChange {
@@ -17,7 +18,17 @@ export interface Presence {
   viewers: { staff_id: string; name: string }[];
 }
 
-export type LiveMessage = TicketChange | Presence;
+/** A live chat or call changed (docs/api.md, "Live chat and WebRTC voice"): reload the queue and sessions. */
+export interface SupportEvent {
+  type: 'support';
+  event: 'queued' | 'assigned' | 'accepted' | 'transferred' | 'escalated' | 'ended' | 'abandoned';
+  session_id: string;
+  kind: 'chat' | 'voice';
+  /** The staff member concerned (the assignee), when there is one. */
+  staff_id?: string | null;
+}
+
+export type LiveMessage = TicketChange | Presence | SupportEvent;
 export type LiveStatus = 'connecting' | 'open' | 'closed';
 
 type Handler = (m: LiveMessage) => void;
@@ -77,7 +88,9 @@ class LiveConnection {
       } catch {
         return;
       }
-      if (msg && (msg.type === 'ticket' || msg.type === 'presence')) this.handlers.forEach((h) => h(msg));
+      if (msg && (msg.type === 'ticket' || msg.type === 'presence' || msg.type === 'support')) {
+        this.handlers.forEach((h) => h(msg));
+      }
     });
     ws.addEventListener('close', () => {
       if (this.ws !== ws) return;

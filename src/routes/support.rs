@@ -526,6 +526,9 @@ async fn decline(
     )?])
     .await?;
     announce(&state.env, &me.tenant, "declined", &s, Some(&me.id)).await;
+    // Back in the queue: the queue timeout starts again.
+    let settings = store::settings(&db, &me.tenant).await?;
+    job::init_room(&state.env, &s, &me.tenant, settings.queue_timeout_seconds).await?;
     job::dispatch(&state.env, &db, &me.tenant).await?;
     // It may belong to someone else now: answered without the "is it yours" check.
     store::get(&db, &me.tenant, &id)

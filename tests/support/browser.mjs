@@ -19,6 +19,15 @@ export const DOC_SCREENS = join(ROOT, 'docs', 'screens');
 export const launch = () => chromium.launch(CHROMIUM);
 
 /**
+ * Chromium for WebRTC tests: the CHROMIUM args plus a fake microphone (a synthetic beep, no device needed) that
+ * getUserMedia grants without a permission prompt. The autoplay policy stays Chromium's own.
+ */
+export const launchWithMedia = () => chromium.launch({
+  ...CHROMIUM,
+  args: [...CHROMIUM.args, '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'],
+});
+
+/**
  * A new context + page. `errors` collects uncaught page errors and Content-Security-Policy violations (Chromium
  * reports those on the console), `requests` every URL the page asked for.
  */

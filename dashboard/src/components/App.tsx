@@ -2,7 +2,7 @@
 // navigation by role, the live connection, the `?` shortcuts overlay, and the routes.
 import { useCallback, useEffect, useState } from 'preact/hooks';
 import { api, atLeast, setUnauthorizedHandler, type Me } from '../api';
-import { live, useLiveStatus } from '../live';
+import { live, useLive, useLiveStatus } from '../live';
 import { link, navigate, useLocation } from '../router';
 import { SHORTCUTS, useShortcuts } from '../shortcuts';
 import { SessionContext, clearCaches } from '../store';
@@ -18,8 +18,9 @@ import { TicketView } from './TicketView';
 import { Loading, Modal } from './ui';
 import { lazy } from '../lazy';
 
-// uPlot is only downloaded by those who open the reports.
+// uPlot is only downloaded by those who open the reports; the live console (WebRTC) by those who open it.
 const Reports = lazy(() => import('./Reports').then((m) => m.Reports));
+const Support = lazy(() => import('./Support').then((m) => m.Support));
 
 export const canSeeReports = (me: Me) => atLeast(me.staff.role, 'supervisor');
 export const canAdmin = (me: Me) => atLeast(me.staff.role, 'admin');
@@ -91,8 +92,20 @@ function Shell({ me, onLogout, onHelp }: { me: Me; onLogout: () => void; onHelp:
   const path = loc.path;
   const section = path.startsWith('/tickets') || path === '/' ? 'inbox' : path.split('/')[1];
 
+  // A call assigned to me rings everywhere in the app; the live console (/support) has its own banner.
+  const [ringing, setRinging] = useState<string | null>(null); // the session id of the call
+  useLive((m) => {
+    if (m.type !== 'support') return;
+    if (m.event === 'assigned' && m.kind === 'voice' && m.staff_id === me.staff.staff_id) setRinging(m.session_id);
+    else if (m.session_id === ringing) setRinging(null);
+  });
+  useEffect(() => {
+    if (section === 'support') setRinging(null);
+  }, [section]);
+
   const nav: { href: string; key: string; label: string; show: boolean }[] = [
     { href: '/', key: 'inbox', label: 'Inbox', show: true },
+    { href: '/support', key: 'support', label: 'Live', show: true },
     { href: '/customers', key: 'customers', label: 'Customers', show: true },
     { href: '/reports', key: 'reports', label: 'Reports', show: canSeeReports(me) },
     { href: '/staff', key: 'staff', label: 'Staff', show: canAdmin(me) },
@@ -110,6 +123,7 @@ function Shell({ me, onLogout, onHelp }: { me: Me; onLogout: () => void; onHelp:
   else if (path === '/reports') page = canSeeReports(me) ? <Reports /> : <NotAllowed what="Reports" need="supervisor" />;
   else if (path === '/staff') page = canAdmin(me) ? <StaffPage /> : <NotAllowed what="Staff" need="admin" />;
   else if (path === '/canned') page = <Canned />;
+  else if (path === '/support') page = <Support params={loc.params} />;
   else if (path === '/tenants') {
     page = canManageTenants(me) ? <Tenants /> : <NotAllowed what="Tenants" need="owner of the default tenant" />;
   } else page = <NotFound />;
@@ -141,6 +155,15 @@ function Shell({ me, onLogout, onHelp }: { me: Me; onLogout: () => void; onHelp:
           <button type="button" class="button subtle small" onClick={onLogout} data-testid="logout">Log out</button>
         </div>
       </header>
+      {ringing && section !== 'support' && (
+        <div class="banner banner-warn ring-banner" role="alert" data-testid="incoming-call-global">
+          <span class="ring" aria-hidden="true" />
+          <strong>Incoming call</strong>
+          <a class="button small primary" href={`/support?session=${encodeURIComponent(ringing)}`}
+            onClick={(e) => { setRinging(null); link(e); }}>Answer in Live</a>
+          <button type="button" class="icon-button" aria-label="Dismiss" onClick={() => setRinging(null)}>×</button>
+        </div>
+      )}
       <main class="main">{page}</main>
     </div>
   );

@@ -1,0 +1,384 @@
+/**
+ * End-to-end tests of live chat and WebRTC voice in real headless Chromium, against the BUILT worker in Miniflare
+ * (local D1, the TenantHub and SignalingRoom Durable Objects; tests/support/worker.mjs): the customer widget
+ * (dashboard/dist/widget.js) embedded in a page of ANOTHER origin (a loopback node server: the widget's JSON POSTs
+ * are cross-origin and preflighted), and the agent console of the dashboard (/support) in a second browser context.
+ * Chromium runs with a fake microphone (launchWithMedia), so two real RTCPeerConnections negotiate through the room
+ * over host candidates, open the data channel and send audio.
+ *
+ * Each test has its own worker, agent and pages. The widget and the console do not expose their RTCPeerConnection;
+ * an init script (trackPeerConnections) records every one the page creates (window.__edgedeskPcs) so the test can
+ * read getStats() of the very connection the app made.
+ *
+ * Run: source scripts/env.sh && node --test --test-concurrency=1 tests/dashboard-support.test.mjs
+ * Screenshots: test-output/screens/support-{console,widget}.png (with UPDATE_DOC_SCREENS=1 also docs/screens/).
+ */
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { after, before, describe, test } from 'node:test';
+import { startEdgedesk } from './support/worker.mjs';
+import { launchWithMedia, login, openPage, screenshot } from './support/browser.mjs';
+
+const AGENT = { email: 'ana@demo.edgedesk.test', name: 'Ana Agent', role: 'agent', password: 'ana-agent-password-42' };
+
+/** Fails with the page errors (uncaught exceptions, CSP violations) listed, if any. */
+function assertNoPageErrors(...lists) {
+  assert.deepEqual(lists.flat().map(String), []);
+}
+
+/** A staff member created through the API (as the owner), with their temporary password replaced by `password`. */
+async function createStaff(h, ownerToken, { email, name, role, password }) {
+  const created = await h.api('POST', '/api/v1/staff', { token: ownerToken, body: { email, name, role } });
+  assert.equal(created.status, 201, created.text);
+  const temp = created.json.temporary_password;
+  const token = await h.login(email, temp);
+  const changed = await h.api('POST', '/api/v1/auth/password', { token, body: { current_password: temp, new_password: password } });
+  assert.equal(changed.status, 200, changed.text);
+  return created.json.staff;
+}
+
+/**
+ * The tenant's website on another origin (127.0.0.1, another port): a plain shop page that embeds the widget the
+ * way docs/api.md says, with a hostile bit of CSS the widget's Shadow DOM must not care about.
+ */
+async function startShop(workerUrl) {
+  const html = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Ridge Outfitters</title>
+<style>body{font:16px Georgia,serif;margin:40px;background:#f7f3ea}button,input{background:red!important;font-size:30px}</style>
+</head><body>
+<h1>Ridge Outfitters</h1><p>Rain jackets, boots and everything for a wet weekend on the hills.</p>
+<script src="${workerUrl}/widget.js" data-tenant="default" async></script>
+</body></html>`;
+  const server = createServer((req, res) => {
+    if (req.url === '/shop.html') {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+      res.end(html);
+    } else {
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      res.end('not found');
+    }
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const origin = `http://127.0.0.1:${server.address().port}`;
+  return { origin, url: `${origin}/shop.html`, close: () => new Promise((resolve) => server.close(resolve)) };
+}
+
+/** Init script: keeps every RTCPeerConnection the page creates in window.__edgedeskPcs (same class, same API). */
+function trackPeerConnections() {
+  const Native = window.RTCPeerConnection;
+  if (!Native) return;
+  window.__edgedeskPcs = [];
+  window.RTCPeerConnection = class extends Native {
+    constructor(...args) {
+      super(...args);
+      window.__edgedeskPcs.push(this);
+    }
+  };
+}
+
+/**
+ * What the page's newest RTCPeerConnection reports: its state, the selected candidate pair's local and remote
+ * candidates, inbound/outbound audio RTP and the data channels; `audio` is the remote track played by the element
+ * [data-testid=remote-audio] (in the widget's open shadow root, or the document).
+ */
+const rtc = (page) => page.evaluate(async () => {
+  const pcs = window.__edgedeskPcs ?? [];
+  const pc = pcs[pcs.length - 1];
+  if (!pc) return null;
+  const stats = [...(await pc.getStats()).values()];
+  const byId = new Map(stats.map((s) => [s.id, s]));
+  const transport = stats.find((s) => s.type === 'transport');
+  const pair = byId.get(transport?.selectedCandidatePairId)
+    ?? stats.find((s) => s.type === 'candidate-pair' && s.state === 'succeeded' && s.nominated);
+  const cand = (id) => {
+    const c = byId.get(id);
+    return c && { type: c.candidateType, address: c.address ?? c.ip, protocol: c.protocol };
+  };
+  const inbound = stats.find((s) => s.type === 'inbound-rtp' && s.kind === 'audio');
+  const outbound = stats.find((s) => s.type === 'outbound-rtp' && s.kind === 'audio');
+  const root = document.querySelector('edgedesk-widget')?.shadowRoot ?? document;
+  const el = root.querySelector('[data-testid=remote-audio]');
+  const track = el?.srcObject?.getAudioTracks?.()[0];
+  return {
+    count: pcs.length,
+    connectionState: pc.connectionState,
+    iceConnectionState: pc.iceConnectionState,
+    pair: pair && { state: pair.state, local: cand(pair.localCandidateId), remote: cand(pair.remoteCandidateId) },
+    inbound: inbound && { packetsReceived: inbound.packetsReceived, bytesReceived: inbound.bytesReceived,
+      totalAudioEnergy: inbound.totalAudioEnergy ?? 0 },
+    outbound: outbound && { packetsSent: outbound.packetsSent },
+    channels: stats.filter((s) => s.type === 'data-channel').map((s) => ({ label: s.label, state: s.state })),
+    audio: track && { kind: track.kind, readyState: track.readyState, muted: track.muted, enabled: track.enabled,
+      paused: el.paused },
+  };
+});
+
+/** Polls `fn` until `ok(value)`; fails with the last value. */
+async function until(fn, ok, what, ms = 15_000) {
+  const deadline = Date.now() + ms;
+  let last;
+  for (;;) {
+    last = await fn();
+    if (ok(last)) return last;
+    if (Date.now() > deadline) assert.fail(`${what}: last ${JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('live support in the browser: widget on another origin, agent console', () => {
+  let browser;
+  before(async () => {
+    browser = await launchWithMedia();
+  });
+  after(async () => {
+    await browser?.close();
+  });
+
+  /**
+   * A fresh worker with an agent (Ana), the shop page, and two browser contexts: the agent logged into the
+   * dashboard on /support (live channel open), the customer on the shop. Cleaned up after the test.
+   */
+  async function setup(t) {
+    const h = await startEdgedesk();
+    const cleanup = [() => h.dispose()];
+    t.after(async () => {
+      for (const f of cleanup.reverse()) await f().catch(() => undefined);
+    });
+    const owner = await h.login();
+    const agent = await createStaff(h, owner, AGENT);
+    const shop = await startShop(h.url);
+    cleanup.push(shop.close);
+    const staff = await openPage(browser);
+    cleanup.push(() => staff.context.close());
+    const customer = await openPage(browser, { viewport: { width: 960, height: 720 } });
+    cleanup.push(() => customer.context.close());
+    await staff.context.addInitScript(trackPeerConnections);
+    await customer.context.addInitScript(trackPeerConnections);
+
+    const page = staff.page;
+    await login(page, h.url, { email: AGENT.email, password: AGENT.password });
+    await page.getByTestId('nav-support').click();
+    await page.getByTestId('support-page').waitFor();
+    await page.locator('[data-testid=availability][data-value=offline]').waitFor();
+    await page.locator('[data-testid=live-status][data-status=open]').waitFor();
+    const goOnline = async () => {
+      await page.getByTestId('availability').selectOption('online');
+      await page.locator('[data-testid=availability][data-value=online]').waitFor();
+      const me = await h.api('GET', '/api/v1/support/me', { token: await h.login(AGENT.email, AGENT.password) });
+      assert.equal(me.json.support_status, 'online', me.text);
+    };
+    return { h, owner, agent, shop, staff, customer, page, cust: customer.page, goOnline };
+  }
+
+  /** The customer opens the shop and the widget's panel and fills the form; `kind` 'chat' | 'call' starts it. */
+  async function customerStarts({ h, shop, cust }, kind, { name, email }) {
+    await cust.goto(shop.url);
+    await cust.getByTestId('widget-launcher').click();
+    await cust.getByTestId('widget-name').fill(name);
+    await cust.getByTestId('widget-email').fill(email);
+    const response = cust.waitForResponse((r) => r.url() === `${h.url}/api/v1/support/${kind}/start` && r.request().method() === 'POST');
+    await cust.getByTestId(kind === 'call' ? 'widget-start-call' : 'widget-start-chat').click();
+    const res = await response;
+    // A cross-origin JSON POST: only sent after a successful CORS preflight, and readable only with ACAO.
+    assert.equal(res.status(), 201, await res.text());
+    const sent = await res.request().allHeaders();
+    assert.equal(sent.origin, shop.origin, 'the widget calls the worker from the shop\'s origin');
+    assert.match(sent['content-type'], /^application\/json/);
+    assert.equal(await res.headerValue('access-control-allow-origin'), '*');
+    await cust.getByTestId('widget-conversation').waitFor();
+    return res.json();
+  }
+
+  test('two real WebRTC peers negotiate through a room: connected over host candidates, data channel both ways, audio flows; hang-up makes a voice ticket', async (t) => {
+    const s = await setup(t);
+    const { h, owner, page, cust } = s;
+    await s.goOnline();
+
+    const started = await customerStarts(s, 'call', { name: 'Dora Dial', email: 'dora@example.com' });
+    const callId = started.call_id;
+    assert.ok(callId, JSON.stringify(started));
+    assert.equal(started.status, 'active', 'auto-assigned to the online agent');
+
+    // The console rings; the agent accepts (the microphone is asked for inside the click).
+    const ring = page.locator(`[data-testid=incoming-call][data-session-id="${callId}"]`);
+    await ring.waitFor();
+    assert.match(await ring.textContent(), /Incoming call.*Dora Dial \(dora@example\.com\)/);
+    await ring.getByTestId('call-accept').click();
+    await page.locator(`[data-testid=conversation][data-session-id="${callId}"][data-kind=voice]`).waitFor();
+
+    // Both RTCPeerConnections reach `connected`: the console's call-state, the widget's call-state and hooks.
+    await page.locator('[data-testid=call-state][data-state=connected]').waitFor();
+    await cust.waitForFunction(() => window.EdgedeskWidget?.state().connectionState === 'connected');
+    assert.equal(await cust.getByTestId('call-state').textContent(), 'connected');
+    assert.equal(await page.getByTestId('call-state').textContent(), 'connected');
+    assert.equal(await page.evaluate(() => window.EdgedeskConsole.state().connectionState), 'connected');
+    const widgetState = await cust.evaluate(() => window.EdgedeskWidget.state());
+    assert.deepEqual([widgetState.sessionId, widgetState.status, widgetState.peerId], [callId, 'active', started.peer_id]);
+    const consoleState = await page.evaluate(() => window.EdgedeskConsole.state());
+    assert.deepEqual([consoleState.sessionId, consoleState.roomId, consoleState.socket], [callId, started.room_id, 'open']);
+
+    // Over host candidates (no STUN/TURN reachable here): the selected pair is host ↔ host on both sides.
+    for (const [who, p] of [['customer', cust], ['agent', page]]) {
+      const r = await until(() => rtc(p), (x) => x?.pair?.local && x.pair.remote, `${who}: a selected candidate pair`);
+      assert.equal(r.count, 1, `${who}: one peer connection`);
+      assert.equal(r.connectionState, 'connected');
+      assert.deepEqual([r.pair.local.type, r.pair.remote.type], ['host', 'host'], `${who}: ${JSON.stringify(r.pair)}`);
+    }
+
+    // The `edgedesk` data channel, both ways: what one side sends shows up as dc-message on the other.
+    await cust.waitForFunction(() => window.EdgedeskWidget.sendData('hello from the customer'));
+    await page.getByTestId('dc-message').filter({ hasText: 'hello from the customer' }).waitFor();
+    await page.waitForFunction(() => window.EdgedeskConsole.sendData('hello from Ana'));
+    await cust.getByTestId('dc-message').filter({ hasText: 'hello from Ana' }).waitFor();
+    assert.deepEqual(await page.getByTestId('dc-message').allTextContents(), ['hello from the customer']);
+    assert.deepEqual(await cust.getByTestId('dc-message').allTextContents(), ['hello from Ana']);
+
+    // Audio flows both ways: the remote track each side plays is live and unmuted (RTP arrives), inbound-rtp audio
+    // counts packets, and the decoded audio carries the other side's fake-microphone beeps (silence or comfort
+    // noise stays around 1e-10 total energy; a few beeps are > 0.1).
+    for (const [who, p] of [['customer', cust], ['agent', page]]) {
+      const r = await until(() => rtc(p),
+        (x) => x?.audio && !x.audio.muted && x.inbound?.packetsReceived > 0 && x.outbound?.packetsSent > 0
+          && x.inbound.totalAudioEnergy > 0.01,
+        `${who}: remote audio flowing`);
+      assert.deepEqual([r.audio.kind, r.audio.readyState, r.audio.muted, r.audio.enabled], ['audio', 'live', false, true], who);
+      assert.equal(r.audio.paused, false, `${who}: the remote audio element plays (the click gave the page user activation)`);
+      assert.ok(r.inbound.bytesReceived > 0, `${who}: ${JSON.stringify(r.inbound)}`);
+      assert.ok(r.channels.some((c) => c.label === 'edgedesk' && c.state === 'open'), `${who}: ${JSON.stringify(r.channels)}`);
+    }
+
+    await screenshot(page, 'support-console', { doc: true });
+    await screenshot(cust, 'support-widget', { doc: true });
+
+    // The customer hangs up (a cross-origin POST …/leave with the room token): both sides close the call.
+    await cust.getByTestId('widget-hangup').click();
+    await cust.waitForFunction(() => window.EdgedeskWidget.state().status === 'ended');
+    assert.equal(await cust.getByTestId('call-state').textContent(), 'closed');
+    await page.locator(`[data-testid=conversation][data-session-id="${callId}"][data-status=ended]`).waitFor();
+    await page.locator('[data-testid=call-state][data-state=closed]').waitFor();
+    await page.getByTestId('transcript-notice').filter({ hasText: 'The conversation has ended.' }).waitFor();
+
+    const d = (await h.api('GET', `/api/v1/support/sessions/${callId}`, { token: owner })).json;
+    assert.equal(d.session.status, 'ended');
+    assert.equal(d.session.kind, 'voice');
+    assert.equal(d.session.assigned_to, s.agent.staff_id);
+    assert.ok(d.call?.answered_at, JSON.stringify(d.call));
+    assert.ok(d.call.duration_seconds >= 0, JSON.stringify(d.call));
+    assert.equal(d.call.end_reason, 'customer left');
+    assert.ok(d.session.ticket_id, JSON.stringify(d.session));
+    const ticket = (await h.api('GET', `/api/v1/tickets/${d.session.ticket_id}`, { token: owner })).json.ticket;
+    assert.deepEqual([ticket.channel, ticket.subject, ticket.customer_email], ['voice', 'Call with Dora Dial', 'dora@example.com']);
+    await page.getByTestId('session-ticket').waitFor();
+
+    assertNoPageErrors(s.staff.errors, s.customer.errors);
+  });
+
+  test('chat through the widget and the console: messages both ways, typing, card numbers masked everywhere, the agent ends, the transcript is a chat ticket', async (t) => {
+    const s = await setup(t);
+    const { h, owner, page, cust } = s;
+    await s.goOnline();
+
+    const started = await customerStarts(s, 'chat', { name: 'Cleo Customer', email: 'cleo@example.com' });
+    const id = started.session_id;
+    assert.equal(started.status, 'active', 'auto-assigned to the online agent');
+    await cust.getByTestId('widget-status').filter({ hasText: 'Ana Agent joined' }).waitFor();
+
+    // The chat is in the agent's conversations; she opens it and joins the room.
+    await page.locator(`[data-testid=my-session][data-session-id="${id}"]`).click();
+    await page.locator(`[data-testid=conversation][data-session-id="${id}"][data-kind=chat]`).waitFor();
+    await page.locator('[data-testid=room-status][data-status=open]').waitFor();
+
+    // Customer → agent, with the typing indicator first.
+    await cust.getByTestId('widget-input').fill('Hello, my order #48213 has not arrived');
+    await page.getByTestId('typing-indicator').filter({ hasText: 'Cleo Customer is typing' }).waitFor();
+    await cust.getByTestId('widget-send').click();
+    const fromCustomer = page.locator('[data-testid=transcript-line][data-role=customer]').filter({ hasText: 'Hello, my order #48213 has not arrived' });
+    await fromCustomer.waitFor();
+    assert.match(await fromCustomer.textContent(), /^Cleo Customer/);
+    await cust.locator('[data-testid=chat-message][data-own=true]').filter({ hasText: 'Hello, my order #48213 has not arrived' }).waitFor();
+    assert.equal(await page.getByTestId('typing-indicator').textContent(), '', 'a message clears the indicator');
+
+    // Agent → customer, the widget shows her typing.
+    await page.getByTestId('console-input').fill('Hi Cleo, I am looking into it right now.');
+    await cust.getByTestId('widget-typing').filter({ hasText: 'Ana Agent is typing' }).waitFor();
+    await page.getByTestId('console-send').click();
+    const fromAgent = cust.locator('[data-testid=chat-message][data-own=false][data-role=agent]');
+    await fromAgent.filter({ hasText: 'Hi Cleo, I am looking into it right now.' }).waitFor();
+    assert.match(await fromAgent.textContent(), /^Ana Agent/);
+    await page.locator('[data-testid=transcript-line][data-role=agent]').filter({ hasText: 'Hi Cleo, I am looking into it right now.' }).waitFor();
+
+    // A card number is masked before anyone sees it: in the widget, in the console and in D1.
+    await cust.getByTestId('widget-input').fill('You can charge my card 4111 1111 1111 1111 again');
+    await cust.getByTestId('widget-input').press('Enter');
+    const masked = 'You can charge my card **** again';
+    await cust.locator('[data-testid=chat-message][data-own=true]').getByTestId('chat-text').filter({ hasText: masked }).waitFor();
+    await page.locator('[data-testid=transcript-line][data-role=customer]').filter({ hasText: masked }).waitFor();
+    assert.equal(await cust.getByTestId('widget-input').inputValue(), '');
+    const widgetText = await cust.getByTestId('widget-messages').innerText();
+    const consoleText = await page.getByTestId('transcript').innerText();
+    for (const text of [widgetText, consoleText]) {
+      assert.ok(text.includes(masked), text);
+      assert.doesNotMatch(text, /4111/);
+    }
+    const stored = await h.rows('SELECT text, role FROM chat_messages WHERE session_id = ? ORDER BY created_at, rowid', id);
+    assert.deepEqual(stored.map((r) => [r.role, r.text]), [
+      ['customer', 'Hello, my order #48213 has not arrived'],
+      ['agent', 'Hi Cleo, I am looking into it right now.'],
+      ['customer', masked],
+    ]);
+    assert.doesNotMatch(JSON.stringify(await h.rows('SELECT text FROM chat_messages')), /4111/);
+
+    // The agent ends the chat: the customer is told, the composer is off; the console links the transcript.
+    await page.getByTestId('end-button').click();
+    await cust.getByTestId('system-message').filter({ hasText: 'The conversation has ended. Thank you for contacting us!' }).waitFor();
+    assert.equal(await cust.getByTestId('widget-status').textContent(), 'The conversation has ended. Thank you for contacting us!');
+    assert.ok(await cust.getByTestId('widget-input').isDisabled());
+    assert.ok(await cust.getByTestId('widget-new').isVisible(), 'a new conversation can be started');
+    await page.locator(`[data-testid=conversation][data-session-id="${id}"][data-status=ended]`).waitFor();
+    await page.getByTestId('conversation-notice').filter({ hasText: 'The transcript is saved as a ticket' }).waitFor();
+
+    const d = (await h.api('GET', `/api/v1/support/sessions/${id}`, { token: owner })).json;
+    assert.equal(d.session.status, 'ended');
+    const ticketId = d.session.ticket_id;
+    assert.ok(ticketId, JSON.stringify(d.session));
+    const tk = (await h.api('GET', `/api/v1/tickets/${ticketId}`, { token: owner })).json;
+    assert.deepEqual([tk.ticket.channel, tk.ticket.customer_email], ['chat', 'cleo@example.com']);
+    assert.ok(tk.messages.some((m) => m.sender_type === 'customer' && m.content === masked), JSON.stringify(tk.messages));
+    assert.doesNotMatch(JSON.stringify(tk), /4111/);
+
+    // In the inbox: every ticket, filtered to the chat channel.
+    await page.getByTestId('nav-inbox').click();
+    await page.getByTestId('view-all').click();
+    await page.getByTestId('filter-channel').selectOption('chat');
+    const row = page.locator(`[data-testid=ticket-row][data-ticket-id="${ticketId}"]`);
+    await row.waitFor();
+    assert.equal(await page.getByTestId('ticket-row').count(), 1);
+    assert.match(page.url(), /channel=chat/);
+
+    assertNoPageErrors(s.staff.errors, s.customer.errors);
+  });
+
+  test('queue position in the widget: nobody online → "number 1 in the queue"; the agent goes online → the customer sees her join', async (t) => {
+    const s = await setup(t);
+    const { page, cust } = s;
+
+    const started = await customerStarts(s, 'chat', { name: 'Quinn Queue', email: 'quinn@example.com' });
+    const id = started.session_id;
+    assert.deepEqual([started.status, started.position], ['queued', 1]);
+    await cust.getByTestId('widget-status').filter({ hasText: 'You are number 1 in the queue' }).waitFor();
+    assert.equal(await cust.evaluate(() => window.EdgedeskWidget.state().status), 'queued');
+
+    // The offline agent sees the waiting chat in the queue (live), then goes online and gets it.
+    const waiting = page.locator(`[data-testid=queue-item][data-session-id="${id}"]`);
+    await waiting.waitFor();
+    assert.match(await waiting.textContent(), /Quinn Queue.*#1/);
+    await s.goOnline();
+    await cust.getByTestId('widget-status').filter({ hasText: 'Ana Agent joined' }).waitFor();
+    await cust.getByTestId('system-message').filter({ hasText: 'Ana Agent joined' }).waitFor();
+    assert.equal(await cust.evaluate(() => window.EdgedeskWidget.state().status), 'active');
+    await page.locator(`[data-testid=my-session][data-session-id="${id}"]`).waitFor();
+    await page.getByTestId('queue-empty').waitFor();
+
+    assertNoPageErrors(s.staff.errors, s.customer.errors);
+  });
+});
