@@ -7,6 +7,7 @@ CREATE TABLE support_settings (
   auto_assign_enabled            INTEGER NOT NULL DEFAULT 1,
   max_concurrent_chats_per_agent INTEGER NOT NULL DEFAULT 5,
   queue_timeout_seconds          INTEGER NOT NULL DEFAULT 300,
+  ring_timeout_seconds           INTEGER NOT NULL DEFAULT 30,   -- a call unanswered this long goes to the next agent
   updated_at                     TEXT NOT NULL
 );
 
@@ -29,7 +30,8 @@ CREATE TABLE support_sessions (
   escalated        INTEGER NOT NULL DEFAULT 0,
   declined_by      TEXT NOT NULL DEFAULT '[]',          -- JSON array of staff ids who declined (calls)
   created_at       TEXT NOT NULL,
-  assigned_at      TEXT,
+  first_assigned_at TEXT,                               -- first answer by anyone: wait time, first response
+  assigned_at      TEXT,                                -- current assignee since
   ended_at         TEXT,
   end_reason       TEXT,
   ticket_id        TEXT                                 -- the transcript's ticket, once ended

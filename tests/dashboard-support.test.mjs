@@ -203,7 +203,11 @@ describe('live support in the browser: widget on another origin, agent console',
     const ring = page.locator(`[data-testid=incoming-call][data-session-id="${callId}"]`);
     await ring.waitFor();
     assert.match(await ring.textContent(), /Incoming call.*Dora Dial \(dora@example\.com\)/);
+    const accepted = page.waitForResponse((r) => r.url() === `${h.url}/api/v1/support/sessions/${callId}/accept`
+      && r.request().method() === 'POST');
     await ring.getByTestId('call-accept').click();
+    assert.equal((await accepted).status(), 200);
+    const acceptedAt = Date.now(); // the call's answered_at is set before this response
     await page.locator(`[data-testid=conversation][data-session-id="${callId}"][data-kind=voice]`).waitFor();
 
     // Both RTCPeerConnections reach `connected`: the console's call-state, the widget's call-state and hooks.
@@ -233,6 +237,12 @@ describe('live support in the browser: widget on another origin, agent console',
     assert.deepEqual(await page.getByTestId('dc-message').allTextContents(), ['hello from the customer']);
     assert.deepEqual(await cust.getByTestId('dc-message').allTextContents(), ['hello from Ana']);
 
+    // The data channel is peer-to-peer (the room never sees it): the console masks what staff see.
+    await cust.waitForFunction(() => window.EdgedeskWidget.sendData('card 4111 1111 1111 1111'));
+    await page.getByTestId('dc-message').filter({ hasText: 'card ****' }).waitFor();
+    assert.deepEqual(await page.getByTestId('dc-message').allTextContents(), ['hello from the customer', 'card ****']);
+    assert.doesNotMatch(await page.getByTestId('call-bar').innerText(), /4111/);
+
     // Audio flows both ways: the remote track each side plays is live and unmuted (RTP arrives), inbound-rtp audio
     // counts packets, and the decoded audio carries the other side's fake-microphone beeps (silence or comfort
     // noise stays around 1e-10 total energy; a few beeps are > 0.1).
@@ -250,7 +260,10 @@ describe('live support in the browser: widget on another origin, agent console',
     await screenshot(page, 'support-console', { doc: true });
     await screenshot(cust, 'support-widget', { doc: true });
 
-    // The customer hangs up (a cross-origin POST …/leave with the room token): both sides close the call.
+    // The customer hangs up (a cross-origin POST …/leave with the room token): both sides close the call. At least
+    // 1.2 s after the accept, so the call's duration is at least a second.
+    const talked = Date.now() - acceptedAt;
+    if (talked < 1200) await new Promise((r) => setTimeout(r, 1200 - talked));
     await cust.getByTestId('widget-hangup').click();
     await cust.waitForFunction(() => window.EdgedeskWidget.state().status === 'ended');
     assert.equal(await cust.getByTestId('call-state').textContent(), 'closed');
@@ -263,7 +276,7 @@ describe('live support in the browser: widget on another origin, agent console',
     assert.equal(d.session.kind, 'voice');
     assert.equal(d.session.assigned_to, s.agent.staff_id);
     assert.ok(d.call?.answered_at, JSON.stringify(d.call));
-    assert.ok(d.call.duration_seconds >= 0, JSON.stringify(d.call));
+    assert.ok(d.call.duration_seconds >= 1, JSON.stringify(d.call));
     assert.equal(d.call.end_reason, 'customer left');
     assert.ok(d.session.ticket_id, JSON.stringify(d.session));
     const ticket = (await h.api('GET', `/api/v1/tickets/${d.session.ticket_id}`, { token: owner })).json.ticket;

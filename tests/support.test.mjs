@@ -6,7 +6,8 @@
  * the alarm that abandons a waiting conversation, and the transcript ticket.
  */
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
+import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { startEdgedesk } from './support/worker.mjs';
 
@@ -41,6 +42,18 @@ function connect(url, headers) {
   });
 }
 
+/** The HTTP status a WebSocket upgrade gets (101 when it is accepted). */
+function upgradeStatus(url) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url.replace(/^ws/, 'http'), { headers: { connection: 'Upgrade', upgrade: 'websocket',
+      'sec-websocket-version': '13', 'sec-websocket-key': randomBytes(16).toString('base64') } });
+    req.on('upgrade', (res, socket) => { socket.destroy(); resolve(101); });
+    req.on('response', (res) => { res.resume(); resolve(res.statusCode); });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 describe('live chat and calls', () => {
   let h; let owner; let agent; let agent2; let sup; let api;
   before(async () => {
@@ -64,8 +77,10 @@ describe('live chat and calls', () => {
   const setStatus = (who, status) => api(who.token, 'PUT', '/api/v1/support/availability', { status });
   const staffWs = (who, roomId) => connect(`${h.url.replace(/^http/, 'ws')}/api/v1/rooms/${roomId}/ws?token=${who.token}`);
 
-  test('ice servers: STUN by default plus TURN REST credentials (HMAC-SHA1 of "<expiry>:<user>")', async () => {
-    const r = await h.api('GET', '/api/v1/support/ice-servers');
+  test('ice servers: STUN for anyone; TURN REST credentials (HMAC-SHA1 of "<expiry>:<user>") only with a token', async () => {
+    const anon = await h.api('GET', '/api/v1/support/ice-servers');
+    assert.deepEqual(anon.json.ice_servers, [{ urls: ['stun:stun.cloudflare.com:3478'] }], 'no free TURN relay');
+    const r = await h.api('GET', '/api/v1/support/ice-servers', { token: owner });
     assert.equal(r.status, 200);
     assert.equal(r.headers.get('access-control-allow-origin'), '*', 'the widget calls from the tenant\'s site');
     const [stun, turn] = r.json.ice_servers;
@@ -109,14 +124,15 @@ describe('live chat and calls', () => {
     const a = await start({ customer_name: 'Ann' });
     const b = await start({ customer_name: 'Bob' });
     const base = `${h.url.replace(/^http/, 'ws')}/api/v1/rooms`;
-    await assert.rejects(connect(`${base}/${a.json.room_id}/ws`), /refused/);
-    await assert.rejects(connect(`${base}/${a.json.room_id}/ws?token=${b.json.token}`), /refused/);
-    await assert.rejects(connect(`${base}/${a.json.room_id}/ws?token=garbage`), /refused/);
+    assert.equal(await upgradeStatus(`${base}/${a.json.room_id}/ws`), 401, 'no token');
+    assert.equal(await upgradeStatus(`${base}/${a.json.room_id}/ws?token=${b.json.token}`), 401, 'another room\'s token');
+    assert.equal(await upgradeStatus(`${base}/${a.json.room_id}/ws?token=garbage`), 401);
+    assert.equal(await upgradeStatus(`${base}/${a.json.room_id}/ws?token=${a.json.token}`), 101, 'its own token');
     const plain = await h.api('GET', `/api/v1/rooms/${a.json.room_id}/ws?token=${a.json.token}`);
     assert.equal(plain.status, 400, 'not an upgrade');
     const who = (await api(owner, 'GET', `/api/v1/support/sessions/${a.json.session_id}`)).json.session.assigned_to;
     const outsider = who === agent.id ? agent2 : agent;
-    await assert.rejects(staffWs(outsider, a.json.room_id), /refused/, 'an agent not assigned');
+    assert.equal(await upgradeStatus(`${base}/${a.json.room_id}/ws?token=${outsider.token}`), 403, 'an agent not assigned');
     const s = await staffWs(sup, a.json.room_id);
     assert.equal((await s.next((f) => f.type === 'welcome')).role, 'supervisor');
     s.close();
@@ -149,8 +165,12 @@ describe('live chat and calls', () => {
     assert.equal((await cust.next((f) => f.type === 'error')).code, 'peer-not-found');
     cust.send('not json');
     assert.equal((await cust.next((f) => f.type === 'error')).code, 'bad-message');
-    cust.send({ type: 'chat', text: 'x'.repeat(70 * 1024) });
-    assert.equal((await cust.next((f) => f.type === 'error')).code, 'bad-message', 'frames over 64 KiB are refused');
+    cust.send({ type: 'offer', to: joined.peer_id, sdp: 'x'.repeat(70 * 1024) });
+    const big = await cust.next((f) => f.type === 'error');
+    assert.equal(big.code, 'bad-message', 'frames over 64 KiB are refused');
+    assert.match(big.message, /65536 bytes/);
+    cust.send({ type: 'offer', to: 'agent', sdp: 'v=0' });
+    assert.equal((await cust.next((f) => f.type === 'error')).code, 'peer-not-found', 'a role is not a peer id');
     assert.equal(ag.closed, null, 'bad frames never close other peers');
 
     cust.send({ type: 'typing' });
@@ -169,8 +189,8 @@ describe('live chat and calls', () => {
     // The agent's connection drops and comes back with the same peer id: the old socket is replaced.
     const ag2 = await staffWs(agent, r.json.room_id);
     assert.equal((await ag2.next((f) => f.type === 'welcome')).peer_id, joined.peer_id);
-    for (let i = 0; i < 50 && !ag.closed; i++) await sleep(20);
-    assert.equal(ag.closed?.code, 4000);
+    for (let i = 0; i < 100 && ag.ws.readyState < WebSocket.CLOSING; i++) await sleep(20);
+    assert.ok(ag.ws.readyState >= WebSocket.CLOSING, 'the old socket is closed by the room (4000)');
     await cust.none((f) => f.type === 'peer-left', 200);
     cust.send({ type: 'offer', to: joined.peer_id, sdp: 'v=0 again' });
     assert.equal((await ag2.next((f) => f.type === 'offer')).sdp, 'v=0 again', 'relayed to the new socket');
@@ -187,6 +207,8 @@ describe('live chat and calls', () => {
     const inbox = (await api(owner, 'GET', '/api/v1/tickets?channel=chat')).json;
     assert.ok(inbox.tickets.some((x) => x.ticket_id === end.json.ticket_id), 'the transcript is in the inbox');
     assert.equal((await api(agent.token, 'POST', `/api/v1/support/sessions/${r.json.session_id}/end`, {})).status, 409, 'ended once');
+    assert.equal(await upgradeStatus(r.json.ws_url), 409, 'an ended room takes no one, token or not');
+    assert.equal(await upgradeStatus(`${h.url.replace(/^http/, 'ws')}/api/v1/rooms/${r.json.room_id}/ws?token=${agent.token}`), 409);
   });
 
   test('calls: two talking peers and one listening supervisor; a supervisor may not chat in a call', async () => {
@@ -280,6 +302,74 @@ describe('live chat and calls', () => {
     const other2 = await start({ customer_name: 'X', call_type: 'voice' }, '/api/v1/support/call/start');
     assert.equal((await h.api('POST', `/api/v1/support/sessions/${other2.json.call_id}/leave`, { headers: { authorization: `Bearer ${r.json.token}` } })).status, 403, 'a token ends only its own call');
     await api(owner, 'POST', `/api/v1/support/sessions/${other2.json.call_id}/end`, {});
+  });
+
+  test('least loaded first, round-robin on ties; a transfer takes the old agent out of the room', async () => {
+    await api(owner, 'PUT', '/api/v1/support/settings', { max_concurrent_chats_per_agent: 5 });
+    for (const who of [agent, agent2, sup]) await setStatus(who, 'offline');
+    await setStatus(agent, 'online');
+    const a = await start({ customer_name: 'LB one' });
+    await setStatus(agent2, 'online');
+    const b = await start({ customer_name: 'LB two' });
+    const c = await start({ customer_name: 'LB three' });
+    const d = await start({ customer_name: 'LB four' });
+    const who = async (x) => (await api(owner, 'GET', `/api/v1/support/sessions/${x.json.session_id}`)).json.session.assigned_to;
+    assert.deepEqual(await Promise.all([a, b, c, d].map(who)), [agent.id, agent2.id, agent.id, agent2.id],
+      'Ben has fewer → Ben; then a tie → Ana, who got one longer ago; then Ben has fewer');
+    const old = await staffWs(agent, a.json.room_id);
+    await old.next((f) => f.type === 'welcome');
+    const moved = await api(owner, 'POST', `/api/v1/support/sessions/${a.json.session_id}/transfer`, { to: agent2.id });
+    assert.equal(moved.status, 200, moved.text);
+    // The room closes their socket (4005). Local workerd leaves a server-closed hibernated socket half-closed
+    // (CLOSING) until the client gives up, so the test asserts the close started and that the socket is inert.
+    assert.equal((await old.next((f) => f.type === 'error')).code, 'not-allowed');
+    for (let i = 0; i < 100 && old.ws.readyState < WebSocket.CLOSING; i++) await sleep(20);
+    assert.ok(old.ws.readyState >= WebSocket.CLOSING, 'the previous assignee is taken out of the room');
+    assert.equal(await upgradeStatus(`${h.url.replace(/^http/, 'ws')}/api/v1/rooms/${a.json.room_id}/ws?token=${agent.token}`), 403, 'and cannot come back');
+    const fresh = await staffWs(agent2, a.json.room_id);
+    assert.equal((await fresh.next((f) => f.type === 'welcome')).role, 'agent');
+    const cust = await connect(a.json.ws_url);
+    await cust.next((f) => f.type === 'welcome');
+    cust.send({ type: 'chat', text: 'who is there now?' });
+    await fresh.next((f) => f.type === 'chat');
+    await old.none((f) => f.type === 'chat', 200);
+    fresh.close(); cust.close();
+    for (const x of [a, b, c, d]) await api(owner, 'POST', `/api/v1/support/sessions/${x.json.session_id}/end`, {});
+  });
+
+  test('a call nobody answers rings out to the next agent; a customer who leaves the queue has abandoned it', async () => {
+    await api(owner, 'PUT', '/api/v1/support/settings', { ring_timeout_seconds: 5 });
+    for (const who of [agent, agent2, sup]) await setStatus(who, 'offline');
+    await setStatus(agent, 'online');
+    await setStatus(agent2, 'online');
+    const r = await start({ customer_name: 'Rita Ring', call_type: 'voice' }, '/api/v1/support/call/start');
+    const session = async () => (await api(owner, 'GET', `/api/v1/support/sessions/${r.json.call_id}`)).json;
+    const first = (await session()).session.assigned_to;
+    assert.ok(first, 'given to an agent: ringing');
+    let next;
+    for (let i = 0; i < 60 && !next; i++) {
+      await sleep(250);
+      const s = (await session()).session;
+      if (s.assigned_to && s.assigned_to !== first) next = s.assigned_to;
+    }
+    assert.ok(next, 'after the ring timeout the call went to the other agent');
+    const detail = await session();
+    assert.ok(detail.activity.some((x) => x.kind === 'missed'), JSON.stringify(detail.activity));
+    assert.equal(detail.call.answered_at, null);
+    const answerer = next === agent.id ? agent : agent2;
+    assert.equal((await api(answerer.token, 'POST', `/api/v1/support/sessions/${r.json.call_id}/accept`)).status, 200);
+    assert.ok((await session()).call.answered_at);
+    await api(owner, 'POST', `/api/v1/support/sessions/${r.json.call_id}/end`, {});
+    await api(owner, 'PUT', '/api/v1/support/settings', { ring_timeout_seconds: 30 });
+
+    for (const who of [agent, agent2]) await setStatus(who, 'offline');
+    const q = await start({ customer_name: 'Quinn Quits', customer_email: 'quinn@example.com' });
+    assert.equal(q.json.status, 'queued');
+    const left = await h.api('POST', `/api/v1/support/sessions/${q.json.session_id}/leave`, { headers: { authorization: `Bearer ${q.json.token}` } });
+    assert.equal(left.status, 200, left.text);
+    const qs = (await api(owner, 'GET', `/api/v1/support/sessions/${q.json.session_id}`)).json.session;
+    assert.deepEqual([qs.status, qs.end_reason], ['abandoned', 'customer left'], 'counts in the abandon rate');
+    assert.ok(qs.ticket_id, 'an open ticket to follow up by e-mail');
   });
 
   test('nobody takes a waiting chat: the room alarm abandons it after the queue timeout; the customer is told', async () => {

@@ -2,10 +2,13 @@
 //   <script src="https://<worker>/widget.js" data-tenant="default" async></script>
 // A "Chat with us" button opens a panel: name (required) and e-mail, then a text chat or a voice call (WebRTC,
 // the customer offers; see ../src/room.ts) with the tenant's agents, through the API at the script's own origin
-// (docs/api.md, "Live chat and WebRTC voice"). Everything lives in an open Shadow DOM root so the site's CSS
-// cannot reach it; the styles are a constructed stylesheet (not subject to the site's style-src), or a <style>
-// element inside the root where constructed stylesheets are missing. Text is only ever set as textContent. The
-// bundle is kept ASCII-only (the host page may not be UTF-8): no literal non-ASCII characters in strings.
+// (docs/api.md, "Live chat and WebRTC voice"). `data-tenant` is required: without it the widget shows nothing and
+// logs one console warning (fail closed, never another tenant's queue). When the agent's peer leaves the room the
+// call is closed and the next agent to join gets a fresh offer; a connection that fails is offered again on a new
+// RTCPeerConnection. Everything lives in an open Shadow DOM root so the site's CSS cannot reach it; the styles are
+// a constructed stylesheet (not subject to the site's style-src), or a <style> element inside the root where
+// constructed stylesheets are missing. Text is only ever set as textContent. The bundle is kept ASCII-only (the host
+// page may not be UTF-8): no literal non-ASCII characters in strings.
 // Test hooks: window.EdgedeskWidget = { open(), state(), sendData(text) } (this module's exports).
 import { CallPeer, RoomSocket, microphone, release, type RoomFrame, type RoomPeer } from '../src/room';
 
@@ -104,10 +107,22 @@ function ownScript(): HTMLScriptElement | null {
 
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
-function createWidget(): Widget {
+/** The widget's state while there is none (no `data-tenant`). */
+const NONE: WidgetState = { sessionId: null, roomId: null, peerId: null, status: 'idle', connectionState: null };
+
+/** The widget, or null (nothing shown, a console warning once per page) when the script tag has no `data-tenant`. */
+function createWidget(): Widget | null {
   const script = ownScript();
-  const origin = script ? new URL(script.src, location.href).origin : location.origin;
-  const tenant = script?.dataset.tenant || 'default';
+  const tenant: string = script?.dataset.tenant?.trim() ?? '';
+  if (!script || !tenant) {
+    const flag = window as unknown as { __edgedeskWidgetWarned?: boolean };
+    if (!flag.__edgedeskWidgetWarned) {
+      flag.__edgedeskWidgetWarned = true;
+      console.warn('Edgedesk widget: the <script> tag has no data-tenant attribute, so the widget is not shown.');
+    }
+    return null;
+  }
+  const origin = new URL(script.src, location.href).origin;
 
   let status: Status = 'idle';
   let started: Started | null = null;
@@ -117,6 +132,8 @@ function createWidget(): Widget {
   let isCall = false;
   let muted = false;
   let ice: RTCIceServer[] = [];
+  /** Failed connections in a row (re-offers back off: 1 s, 2 s, 4 s ... 15 s); reset once connected. */
+  let failures = 0;
   const peers = new Map<string, RoomPeer>();
   const seen = new Set<string>();
   let lastSystem = '';
@@ -268,6 +285,7 @@ function createWidget(): Widget {
     lastSystem = '';
     muted = false;
     call = null;
+    failures = 0;
     form.hidden = true;
     convo.hidden = false;
     newBtn.hidden = true;
@@ -306,7 +324,10 @@ function createWidget(): Widget {
     const c = new CallPeer(agent, ice, {
       send: (f) => socket?.send(f) ?? false,
       state: (st) => {
-        if (call === c) callState.textContent = st;
+        if (call !== c) return;
+        callState.textContent = st;
+        if (st === 'connected') failures = 0;
+        if (st === 'failed') reoffer(c);
       },
       track: (stream) => {
         audio.srcObject = stream;
@@ -318,6 +339,24 @@ function createWidget(): Widget {
     c.setMuted(muted);
     callState.textContent = c.pc.connectionState;
     c.offer(mic).catch((e: unknown) => fail(`The call could not be set up: ${message(e)}`));
+  }
+
+  /** A failed connection is replaced: a new RTCPeerConnection and a new offer to the same agent, while it is still
+   * the current call and the agent still in the room (after a short back-off, so a peer that keeps failing is not
+   * offered to in a loop). */
+  function reoffer(c: CallPeer): void {
+    const delay = Math.min(15_000, 1000 * 2 ** failures);
+    failures += 1;
+    setTimeout(() => {
+      if (call === c && peers.has(c.remote)) offerTo(c.remote);
+    }, delay);
+  }
+
+  /** Closes the call with a peer that is gone; the next agent to join gets a fresh offer. */
+  function dropCall(): void {
+    call?.close();
+    call = null;
+    audio.srcObject = null;
   }
 
   function finish(to: 'ended' | 'abandoned', text: string): void {
@@ -344,6 +383,7 @@ function createWidget(): Widget {
         peers.clear();
         f.peers.forEach((p) => peers.set(p.peer_id, p));
         if (f.ice_servers?.length) ice = f.ice_servers;
+        if (call && !peers.has(call.remote)) dropCall(); // it left while this socket was away
         const agent = f.peers.find((p) => p.role === 'agent');
         if (agent) offerTo(agent.peer_id);
         break;
@@ -354,6 +394,7 @@ function createWidget(): Widget {
         break;
       case 'peer-left':
         peers.delete(f.peer_id);
+        if (call && f.peer_id === call.remote) dropCall();
         break;
       case 'queue':
         if (status !== 'active') {
@@ -479,9 +520,11 @@ function createWidget(): Widget {
 }
 
 // One widget per page, even if the script is included twice; the IIFE's exports become window.EdgedeskWidget.
+// Without a data-tenant there is none (a later tag that has one may still create it).
 const w = window as unknown as { __edgedeskWidget?: Widget };
-const widget = (w.__edgedeskWidget ??= createWidget());
+const widget = w.__edgedeskWidget ?? createWidget();
+if (widget) w.__edgedeskWidget = widget;
 
-export const open = (): void => widget.open();
-export const state = (): WidgetState => widget.state();
-export const sendData = (text: string): boolean => widget.sendData(text);
+export const open = (): void => widget?.open();
+export const state = (): WidgetState => widget?.state() ?? { ...NONE };
+export const sendData = (text: string): boolean => widget?.sendData(text) ?? false;

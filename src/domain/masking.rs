@@ -12,9 +12,9 @@ pub const MASK: &str = "****";
 fn card_pattern() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| {
-        // 13 to 19 digits, each group separated by at most one space or dash.
+        // A run of digit groups separated by one or two spaces, tabs or dashes; cards are searched inside it.
         #[allow(clippy::unwrap_used)] // a literal pattern, covered by tests
-        Regex::new(r"\b\d(?:[ -]?\d){12,18}\b").unwrap()
+        Regex::new(r"\b\d+(?:[ \t-]{1,2}\d+)*\b").unwrap()
     })
 }
 
@@ -41,45 +41,82 @@ pub fn luhn_valid(digits: &str) -> bool {
     n >= 13 && sum % 10 == 0
 }
 
-/// Replaces every Luhn-valid card number in `text` with [`MASK`]; other text is unchanged. A run of digit
-/// groups longer than a card (a card followed by an expiry or CVV, or preceded by a reference) is searched for
-/// its longest Luhn-valid span of whole groups with 13–19 digits.
+/// Replaces every Luhn-valid card number in `text` with [`MASK`]; other text is unchanged. Inside a run of digit
+/// groups (a card next to an order number, an expiry, a CVV, or a second card), every span of whole groups with
+/// 13–19 digits that passes Luhn is masked, longest first, so no card survives next to other digits.
 pub fn mask_card_numbers(text: &str) -> String {
     card_pattern()
         .replace_all(text, |caps: &regex_lite::Captures<'_>| mask_run(&caps[0]))
         .into_owned()
 }
 
-/// Masks the longest card-like span of whole digit groups in a run like `4111 1111 1111 1111 123`.
+/// Masks the card-like spans of whole digit groups in a run like `12345 4111 1111 1111 1111 123`.
 fn mask_run(run: &str) -> String {
     let b = run.as_bytes();
-    let starts: Vec<usize> = (0..b.len())
-        .filter(|&i| b[i].is_ascii_digit() && (i == 0 || !b[i - 1].is_ascii_digit()))
-        .collect();
-    let ends: Vec<usize> = (1..=b.len())
-        .filter(|&i| b[i - 1].is_ascii_digit() && (i == b.len() || !b[i].is_ascii_digit()))
-        .collect();
+    // Groups as byte ranges.
+    let mut groups: Vec<(usize, usize)> = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_digit() {
+            let start = i;
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+            groups.push((start, i));
+        } else {
+            i += 1;
+        }
+    }
+    let mut masked: Vec<(usize, usize)> = Vec::new();
+    mask_groups(run, &groups, &mut masked);
+    if masked.is_empty() {
+        return run.to_string();
+    }
+    masked.sort_unstable();
+    let mut out = String::with_capacity(run.len());
+    let mut at = 0;
+    for (s, e) in masked {
+        out.push_str(&run[at..s]);
+        out.push_str(MASK);
+        at = e;
+    }
+    out.push_str(&run[at..]);
+    out
+}
+
+/// Finds the longest Luhn-valid span of whole groups with 13–19 digits among `groups`, records it, and does the
+/// same on the groups left and right of it.
+fn mask_groups(run: &str, groups: &[(usize, usize)], masked: &mut Vec<(usize, usize)>) {
     let digits = |s: &str| s.bytes().filter(u8::is_ascii_digit).count();
-    let mut best: Option<(usize, usize)> = None;
-    for &s in &starts {
-        for &e in ends.iter().filter(|&&e| e > s) {
-            let span = &run[s..e];
-            let longer = best.is_none_or(|(bs, be)| e - s > be - bs);
-            if (13..=19).contains(&digits(span)) && longer && luhn_valid(span) {
-                best = Some((s, e));
+    let mut best: Option<(usize, usize)> = None; // group indices, inclusive
+    for a in 0..groups.len() {
+        for z in a..groups.len() {
+            let span = &run[groups[a].0..groups[z].1];
+            let n = digits(span);
+            if n > 19 {
+                break;
+            }
+            let longer =
+                best.is_none_or(|(ba, bz)| groups[z].1 - groups[a].0 > groups[bz].1 - groups[ba].0);
+            if n >= 13 && longer && luhn_valid(span) {
+                best = Some((a, z));
             }
         }
     }
-    match best {
-        Some((s, e)) => format!("{}{MASK}{}", &run[..s], &run[e..]),
-        None => run.to_string(),
+    if let Some((a, z)) = best {
+        masked.push((groups[a].0, groups[z].1));
+        mask_groups(run, &groups[..a], masked);
+        mask_groups(run, &groups[z + 1..], masked);
     }
 }
 
 fn ssn_pattern() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     #[allow(clippy::unwrap_used)] // a literal pattern, covered by tests
-    RE.get_or_init(|| Regex::new(r"\b\d{3}[- ]\d{2}[- ]\d{4}\b").unwrap())
+    RE.get_or_init(|| {
+        Regex::new(r"\b\d{3}[- ]\d{2}[- ]\d{4}\b|(?i)\b(?:ssn|social security(?: number| no\.?)?)\D{0,6}\d{9}\b")
+            .unwrap()
+    })
 }
 
 fn pin_pattern() -> &'static Regex {
@@ -88,7 +125,7 @@ fn pin_pattern() -> &'static Regex {
     #[allow(clippy::unwrap_used)] // a literal pattern, covered by tests
     RE.get_or_init(|| {
         Regex::new(
-            r"(?i)\b(pin|pin code|passcode|security code|cvv|cvc)(\s*(?:number|no\.?|#)?\s*(?:is|=|:)?\s*)\d{3,8}\b",
+            r"(?i)\b(pin|pin code|passcode|security code|cvv|cvc)(\s*(?:number|no\.?|#)?\s*(?:is)?\s*[=:]?\s*)\d{3,8}\b",
         )
         .unwrap()
     })
@@ -132,6 +169,26 @@ mod tests {
             "order 1234 arrives 2026-11-22"
         );
         assert_eq!(mask_chat("spinning 1234"), "spinning 1234");
+        assert_eq!(mask_chat("PIN is: 1234"), "PIN is: ****");
+        assert_eq!(mask_chat("my ssn 123456789"), "my ****");
+    }
+
+    #[test]
+    fn cards_next_to_other_digits_and_odd_spacing() {
+        assert_eq!(
+            mask_card_numbers("order 12345 4111 1111 1111 1111"),
+            "order 12345 ****"
+        );
+        assert_eq!(
+            mask_card_numbers("call 555 1234 4111-1111-1111-1111"),
+            "call 555 1234 ****"
+        );
+        assert_eq!(mask_card_numbers("4111\t1111\t1111\t1111"), "****");
+        assert_eq!(mask_card_numbers("4111  1111  1111  1111"), "****");
+        assert_eq!(
+            mask_card_numbers("4111 1111 1111 1111 5500 0055 5555 5559"),
+            "**** ****"
+        );
     }
 
     #[test]

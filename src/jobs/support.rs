@@ -39,14 +39,22 @@ async fn room_call(env: &Env, room_id: &str, path: &str, body: Option<String>) -
     Ok(())
 }
 
-/// Remembers the session in its room and sets the queue-timeout alarm.
-pub async fn init_room(env: &Env, s: &Session, tenant: &str, timeout_secs: i64) -> AppResult<()> {
+/// Remembers the session in its room and sets the queue-timeout alarm (again after a call went back to the
+/// queue).
+pub async fn init_room(
+    env: &Env,
+    room_id: &str,
+    session_id: &str,
+    kind: &str,
+    tenant: &str,
+    timeout_secs: i64,
+) -> AppResult<()> {
     room_call(
         env,
-        &s.room_id,
+        room_id,
         "/init",
         Some(
-            serde_json::json!({"tenant": tenant, "session_id": s.id, "kind": s.kind,
+            serde_json::json!({"tenant": tenant, "session_id": session_id, "kind": kind,
                 "timeout_ms": timeout_secs * 1000})
             .to_string(),
         ),
@@ -56,7 +64,7 @@ pub async fn init_room(env: &Env, s: &Session, tenant: &str, timeout_secs: i64) 
 
 /// Sends a frame to everyone in a room; `sticky` frames are replayed to customers who connect later. Best
 /// effort: a failure is logged.
-pub async fn notify(env: &Env, room_id: &str, frame: &serde_json::Value, sticky: bool) {
+pub async fn notify(env: &Env, room_id: &str, frame: serde_json::Value, sticky: bool) {
     let path = if sticky {
         "/notify?sticky=1"
     } else {
@@ -139,25 +147,42 @@ pub async fn dispatch(env: &Env, db: &Db, tenant: &str) -> AppResult<Vec<Session
     } else {
         waiting = queued;
     }
+    // The notices go out together (Durable Object subrequests, bounded by NOTIFY_MAX).
+    let ring_at = platform::now_ms() + settings.ring_timeout_seconds * 1000;
+    let mut work: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>>> = Vec::new();
     for s in &assigned {
-        notify(
+        work.push(Box::pin(notify(
             env,
             &s.room_id,
-            &serde_json::json!({"type": "assigned", "agent_name": s.assigned_name}),
+            serde_json::json!({"type": "assigned", "agent_name": s.assigned_name}),
             true,
-        )
-        .await;
-        announce(env, tenant, "assigned", s, s.assigned_to.as_deref()).await;
+        )));
+        work.push(Box::pin(announce(
+            env,
+            tenant,
+            "assigned",
+            s,
+            s.assigned_to.as_deref(),
+        )));
+        if s.kind == "voice" {
+            work.push(Box::pin(async move {
+                if let Err(e) =
+                    room_call(env, &s.room_id, &format!("/ring?at={ring_at}"), None).await
+                {
+                    worker::console_warn!("room {}: ring alarm not set: {e}", s.room_id);
+                }
+            }));
+        }
     }
     for (i, s) in waiting.iter().take(NOTIFY_MAX).enumerate() {
-        notify(
+        work.push(Box::pin(notify(
             env,
             &s.room_id,
-            &serde_json::json!({"type": "queue", "position": i + 1}),
+            serde_json::json!({"type": "queue", "position": i + 1}),
             true,
-        )
-        .await;
+        )));
     }
+    futures_util::future::join_all(work).await;
     Ok(assigned)
 }
 
@@ -266,12 +291,12 @@ async fn transcript_ticket(
             now,
         },
     )?);
-    if let Some(assigned_at) = &s.assigned_at {
+    if let Some(answered_at) = &s.first_assigned_at {
         stmts.push(tickets::resolve_answered(
             db,
             tenant,
             &id,
-            assigned_at,
+            answered_at,
             s.assigned_to.as_deref(),
             now,
         )?);
@@ -291,8 +316,85 @@ fn minutes(from: &str, to: &str) -> String {
     }
 }
 
-/// Ends a session (customer, agent or supervisor): the transcript becomes a ticket, the room is closed, the
-/// dashboards told, and the freed agent gets the next waiting session. `Ok(None)` when it had already ended.
+/// How a session finishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    /// Ended by staff, or by the customer after someone took it.
+    Ended,
+    /// Nobody took it: the queue timeout, or the customer left while waiting.
+    Abandoned,
+}
+
+/// Finishes a session: its status (once), the room closed (before the transcript is read, so nothing said after
+/// is lost), the transcript ticket (answered: resolved; abandoned: open for a follow-up when the customer wrote or
+/// left an e-mail), the activity entry, the dashboards told and the queue moved on. Resumable: a session already
+/// finished but without its ticket (a failure half-way) is completed by the next call. `Ok(None)` when there is
+/// nothing left to do. `close` is false when the room itself is the caller (its alarm).
+#[allow(clippy::too_many_arguments)]
+pub async fn finish(
+    env: &Env,
+    db: &Db,
+    tenant: &str,
+    session_id: &str,
+    how: Finish,
+    reason: &str,
+    actor: Option<&str>,
+    close: bool,
+) -> AppResult<Option<Session>> {
+    let now = time::rfc3339(platform::now());
+    let status = match how {
+        Finish::Ended => "ended",
+        Finish::Abandoned => "abandoned",
+    };
+    let changed = store::finish(db, tenant, session_id, status, reason, &now).await?;
+    let Some(s) = store::get(db, tenant, session_id).await? else {
+        return Ok(None);
+    };
+    let finished = matches!(s.status.as_str(), "ended" | "abandoned");
+    if !finished || (!changed && s.ticket_id.is_some()) {
+        return Ok(None);
+    }
+    let reason = s.end_reason.clone().unwrap_or_else(|| reason.to_string());
+    if close {
+        close_room(env, &s.room_id, &reason).await;
+    }
+    let what = if s.kind == "voice" { "Call" } else { "Chat" };
+    let ended_at = s.ended_at.clone().unwrap_or_else(|| now.clone());
+    let mut detail = serde_json::json!({"reason": reason});
+    let wrote = !store::messages(db, tenant, session_id).await?.is_empty();
+    if s.ticket_id.is_none() && (s.status == "ended" || wrote || s.customer_email.is_some()) {
+        let outcome = match (&s.first_assigned_at, s.status.as_str()) {
+            (Some(at), _) => format!(
+                "{what} ended ({reason}) after {} with {}.",
+                minutes(at, &ended_at),
+                s.assigned_name.as_deref().unwrap_or("an agent")
+            ),
+            (None, "abandoned") => format!(
+                "{what} abandoned ({reason}) after {} in the queue; nobody answered. Follow up with the customer.",
+                minutes(&s.created_at, &ended_at)
+            ),
+            (None, _) => format!(
+                "{what} ended ({reason}) before anyone answered, after {} in the queue.",
+                minutes(&s.created_at, &ended_at)
+            ),
+        };
+        let ticket = transcript_ticket(db, tenant, &s, &outcome, &now).await?;
+        detail["ticket_id"] = ticket.into();
+    }
+    if changed {
+        db.batch(vec![store::activity(
+            db, tenant, session_id, actor, status, &detail, &now,
+        )?])
+        .await?;
+    }
+    announce(env, tenant, status, &s, actor).await;
+    if let Err(e) = dispatch(env, db, tenant).await {
+        worker::console_warn!("dispatch after {status} {session_id}: {e}");
+    }
+    store::get(db, tenant, session_id).await
+}
+
+/// Ends a session (staff): see [`finish`].
 pub async fn end(
     env: &Env,
     db: &Db,
@@ -301,77 +403,140 @@ pub async fn end(
     actor: Option<&str>,
     reason: &str,
 ) -> AppResult<Option<Session>> {
-    let now = time::rfc3339(platform::now());
-    if !store::finish(db, tenant, session_id, "ended", reason, &now).await? {
-        return Ok(None);
-    }
-    let s = store::get(db, tenant, session_id)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("session {session_id} not found")))?;
-    let what = if s.kind == "voice" { "Call" } else { "Chat" };
-    let outcome = match &s.assigned_at {
-        Some(at) => format!(
-            "{what} ended ({reason}) after {} with {}.",
-            minutes(at, &now),
-            s.assigned_name.as_deref().unwrap_or("an agent")
-        ),
-        None => format!(
-            "{what} ended ({reason}) before anyone answered, after {} in the queue.",
-            minutes(&s.created_at, &now)
-        ),
-    };
-    let ticket = transcript_ticket(db, tenant, &s, &outcome, &now).await?;
-    db.batch(vec![store::activity(
+    finish(
+        env,
         db,
         tenant,
         session_id,
+        Finish::Ended,
+        reason,
         actor,
-        "ended",
-        &serde_json::json!({"reason": reason, "ticket_id": ticket}),
-        &now,
-    )?])
-    .await?;
-    close_room(env, &s.room_id, reason).await;
-    announce(env, tenant, "ended", &s, actor).await;
-    if let Err(e) = dispatch(env, db, tenant).await {
-        worker::console_warn!("dispatch after ending {session_id}: {e}");
-    }
-    store::get(db, tenant, session_id).await
+        true,
+    )
+    .await
 }
 
-/// The room's alarm: a session still queued at its timeout is abandoned (its transcript, if the customer wrote,
-/// becomes an open ticket), logged, and the queue moves up. Whether it was abandoned now. The room itself tells
-/// its peers and closes their sockets.
-pub async fn abandon(env: &Env, tenant: &str, session_id: &str) -> AppResult<bool> {
-    let db = Db::new(env.d1("DB")?);
-    let now = time::rfc3339(platform::now());
-    if !store::finish(&db, tenant, session_id, "abandoned", "queue timeout", &now).await? {
-        return Ok(false);
-    }
-    let Some(s) = store::get(&db, tenant, session_id).await? else {
-        return Ok(false);
+/// The customer leaves: an answered session ends, a waiting one is abandoned.
+pub async fn leave(
+    env: &Env,
+    db: &Db,
+    tenant: &str,
+    session_id: &str,
+) -> AppResult<Option<Session>> {
+    let how = match store::get(db, tenant, session_id).await? {
+        Some(s) if s.status == "queued" => Finish::Abandoned,
+        _ => Finish::Ended,
     };
-    let mut detail = serde_json::json!({"waited": minutes(&s.created_at, &now)});
-    if !store::messages(&db, tenant, session_id).await?.is_empty() || s.customer_email.is_some() {
-        let what = if s.kind == "voice" { "Call" } else { "Chat" };
-        let outcome = format!(
-            "{what} abandoned: nobody answered within the queue timeout ({}). Follow up with the customer.",
-            minutes(&s.created_at, &now)
-        );
-        let ticket = transcript_ticket(&db, tenant, &s, &outcome, &now).await?;
-        detail["ticket_id"] = ticket.into();
-    }
-    db.batch(vec![store::activity(
-        &db,
+    finish(
+        env,
+        db,
         tenant,
         session_id,
+        how,
+        "customer left",
         None,
-        "abandoned",
-        &detail,
-        &now,
-    )?])
-    .await?;
-    announce(env, tenant, "abandoned", &s, None).await;
-    dispatch(env, &db, tenant).await?;
-    Ok(true)
+        true,
+    )
+    .await
+}
+
+/// What a room's alarm did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlarmOutcome {
+    /// The session waited past its deadline: abandoned; the room tells its peers and shuts.
+    Abandoned,
+    /// Set the alarm again at this Unix ms (a deadline ahead, or a call given to the next agent rings).
+    Again(i64),
+    /// A call rang out and is back in the queue: a new queue deadline (Unix ms), also the next alarm.
+    Requeued(i64),
+    /// Nothing to wait for.
+    Done,
+}
+
+/// A room's alarm: a session still queued at `deadline_ms` is abandoned; a call that rang `ring_timeout_seconds` at an
+/// agent without an answer goes back to the queue (that agent counts as having declined) and the next agent is
+/// tried. Errors propagate, so the runtime retries the alarm.
+pub async fn on_alarm(
+    env: &Env,
+    tenant: &str,
+    session_id: &str,
+    deadline_ms: i64,
+) -> AppResult<AlarmOutcome> {
+    let db = Db::new(env.d1("DB")?);
+    let now_ms = platform::now_ms();
+    let Some(s) = store::get(&db, tenant, session_id).await? else {
+        return Ok(AlarmOutcome::Done);
+    };
+    match s.status.as_str() {
+        "queued" if now_ms >= deadline_ms => {
+            finish(
+                env,
+                &db,
+                tenant,
+                session_id,
+                Finish::Abandoned,
+                "queue timeout",
+                None,
+                false,
+            )
+            .await?;
+            Ok(AlarmOutcome::Abandoned)
+        }
+        "queued" => Ok(AlarmOutcome::Again(deadline_ms)),
+        "active" if s.kind == "voice" && store::ringing(&db, tenant, session_id).await? => {
+            let settings = store::settings(&db, tenant).await?;
+            let ring_ms = settings.ring_timeout_seconds * 1000;
+            let since = s
+                .assigned_at
+                .as_deref()
+                .and_then(time::parse_rfc3339)
+                .map(|t| t.timestamp_millis())
+                .unwrap_or(now_ms);
+            if now_ms < since + ring_ms {
+                return Ok(AlarmOutcome::Again(since + ring_ms));
+            }
+            let Some(agent) = s.assigned_to.clone() else {
+                return Ok(AlarmOutcome::Done);
+            };
+            if store::decline(&db, tenant, session_id, &agent).await? {
+                let now = time::rfc3339(platform::now());
+                db.batch(vec![store::activity(
+                    &db,
+                    tenant,
+                    session_id,
+                    None,
+                    "missed",
+                    &serde_json::json!({"staff_id": agent}),
+                    &now,
+                )?])
+                .await?;
+                evict(env, &s.room_id, &agent).await;
+                announce(env, tenant, "missed", &s, Some(&agent)).await;
+                dispatch(env, &db, tenant).await?;
+            }
+            // Still queued → a fresh queue deadline; given to the next agent → that ring.
+            let timeout_ms = settings.queue_timeout_seconds * 1000;
+            match store::get(&db, tenant, session_id).await? {
+                Some(n) if n.status == "queued" => Ok(AlarmOutcome::Requeued(now_ms + timeout_ms)),
+                Some(n) if n.status == "active" => {
+                    Ok(AlarmOutcome::Again(platform::now_ms() + ring_ms))
+                }
+                _ => Ok(AlarmOutcome::Done),
+            }
+        }
+        _ => Ok(AlarmOutcome::Done),
+    }
+}
+
+/// The room peer id of a staff member.
+pub fn staff_peer_id(staff_id: &str) -> String {
+    format!("a-{}", staff_id.chars().take(8).collect::<String>())
+}
+
+/// Closes a staff member's sockets in a room (they no longer have the conversation). Best effort.
+pub async fn evict(env: &Env, room_id: &str, staff_id: &str) {
+    let q = serde_urlencoded::to_string([("peer", staff_peer_id(staff_id))]).unwrap_or_default();
+    if let Err(e) = room_call(env, room_id, &format!("/evict?{q}"), None).await {
+        worker::console_warn!("room {room_id}: eviction failed: {e}");
+    }
 }

@@ -16,9 +16,14 @@
 //!   sends `room-full` and closes with 4003.
 //! - `POST /notify?sticky=1` with a JSON frame: sent to every peer; `sticky` keeps it and replays it to customers
 //!   who connect later (queue position, assignment); 204.
-//! - `POST /close?reason=`: `{"type":"ended","reason"}` to everyone, then every socket is closed (1000); 204.
+//! - `POST /ring?at=<unix ms>`: a call was given to an agent; the alarm checks on it then; 204.
+//! - `POST /evict?peer=`: that peer's sockets get `not-allowed` and are closed (4005): the conversation went to
+//!   someone else; 204.
+//! - `POST /close?reason=`: `{"type":"ended","reason"}` to everyone, then every socket is closed (1000); the room is
+//!   over: later connections get the ending frame and are closed (4004), frames are refused; 204.
 //!
-//! The alarm abandons a session still queued at its timeout (`jobs::support::abandon`).
+//! The alarm (`jobs::support::on_alarm`) abandons a session still queued at its deadline and sends a call that
+//! rang unanswered back to the queue; its errors make the runtime retry it.
 
 use crate::domain::masking::mask_chat;
 use crate::domain::rooms::{
@@ -31,6 +36,11 @@ use worker::{
     WebSocketIncomingMessage, WebSocketPair,
 };
 
+/// An alarm at Unix ms `at` as workers-rs wants it: an `i64` is an offset from now, in ms.
+fn offset(at: i64) -> i64 {
+    (at - crate::platform::now_ms()).max(0)
+}
+
 /// What the room remembers about its session (DO storage key `meta`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RoomMeta {
@@ -40,6 +50,9 @@ pub struct RoomMeta {
     pub session_id: String,
     /// Chat or voice.
     pub kind: RoomKind,
+    /// Unix ms after which a still-queued session is abandoned.
+    #[serde(default)]
+    pub deadline_ms: i64,
 }
 
 /// A peer's attachment: who it is, and whether a reconnect replaced it.
@@ -76,6 +89,16 @@ impl SignalingRoom {
                 let _ = ws.send_with_str(frame);
             }
         }
+    }
+
+    async fn ended(&self) -> bool {
+        self.state
+            .storage()
+            .get::<bool>("ended")
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or(false)
     }
 
     async fn meta(&self) -> Option<RoomMeta> {
@@ -121,6 +144,20 @@ impl SignalingRoom {
         let Some(meta) = self.meta().await else {
             return Response::error("no such room", 404);
         };
+        let pair = WebSocketPair::new()?;
+        if self.ended().await {
+            // Accepted only to say how it ended, then closed; an ended room relays nothing.
+            self.state.accept_web_socket(&pair.server);
+            pair.server.serialize_attachment(&Attached {
+                peer: peer.clone(),
+                replaced: true,
+            })?;
+            if let Ok(Some(sticky)) = self.state.storage().get::<String>("sticky").await {
+                let _ = pair.server.send_with_str(&sticky);
+            }
+            let _ = pair.server.close(Some(4004), Some("conversation over"));
+            return Response::from_websocket(pair.client);
+        }
         // A reconnect with the same peer id takes the place back.
         for ws in self.state.get_websockets_with_tag(&peer.peer_id) {
             if let Ok(Some(mut a)) = ws.deserialize_attachment::<Attached>() {
@@ -131,7 +168,6 @@ impl SignalingRoom {
         }
         let present: Vec<(WebSocket, Attached)> = self.peers();
         let roles: Vec<PeerRole> = present.iter().map(|(_, a)| a.peer.role).collect();
-        let pair = WebSocketPair::new()?;
         if admit(meta.kind, &roles, peer.role).is_err() {
             // Accepted only to say why, then closed; it never counts as a peer.
             self.state.accept_web_socket(&pair.server);
@@ -206,17 +242,17 @@ impl DurableObject for SignalingRoom {
                     timeout_ms: i64,
                 }
                 let init: Init = req.json().await?;
+                let timeout = init.timeout_ms.max(1000);
                 let meta = RoomMeta {
                     tenant: init.tenant,
                     session_id: init.session_id,
                     kind: init.kind,
+                    deadline_ms: crate::platform::now_ms() + timeout,
                 };
                 self.state.storage().put("meta", &meta).await?;
                 self.state
                     .storage()
-                    .set_alarm(std::time::Duration::from_millis(
-                        init.timeout_ms.max(1000) as u64
-                    ))
+                    .set_alarm(std::time::Duration::from_millis(timeout as u64))
                     .await?;
                 Ok(Response::empty()?.with_status(204))
             }
@@ -229,10 +265,41 @@ impl DurableObject for SignalingRoom {
                 self.send_all(&frame, None);
                 Ok(Response::empty()?.with_status(204))
             }
+            "/ring" => {
+                // A call given to an agent: check on it when it should have been answered.
+                let at: i64 = query("at").and_then(|v| v.parse().ok()).unwrap_or(0);
+                if at > 0 {
+                    self.state.storage().set_alarm(offset(at)).await?;
+                }
+                Ok(Response::empty()?.with_status(204))
+            }
+            "/evict" => {
+                let peer = query("peer").unwrap_or_default();
+                let mut gone = false;
+                for ws in self.state.get_websockets_with_tag(&peer) {
+                    if let Ok(Some(mut a)) = ws.deserialize_attachment::<Attached>() {
+                        gone |= !a.replaced;
+                        a.replaced = true;
+                        let _ = ws.serialize_attachment(&a);
+                    }
+                    let _ = ws.send_with_str(error_frame(
+                        "not-allowed",
+                        "this conversation was handed to someone else",
+                    ));
+                    let _ = ws.close(Some(4005), Some("reassigned"));
+                }
+                if gone {
+                    let frame =
+                        serde_json::json!({"type": "peer-left", "peer_id": peer}).to_string();
+                    self.send_all(&frame, Some(&peer));
+                }
+                Ok(Response::empty()?.with_status(204))
+            }
             "/close" => {
                 let reason = query("reason").unwrap_or_else(|| "ended".into());
                 let frame = serde_json::json!({"type": "ended", "reason": reason}).to_string();
                 self.state.storage().put("sticky", &frame).await?;
+                self.state.storage().put("ended", true).await?;
                 for (ws, _) in self.peers() {
                     let _ = ws.send_with_str(&frame);
                     let _ = ws.close(Some(1000), Some("conversation ended"));
@@ -271,6 +338,10 @@ impl DurableObject for SignalingRoom {
         let Some(meta) = self.meta().await else {
             return Ok(());
         };
+        if self.ended().await {
+            let _ = ws.send_with_str(error_frame("not-allowed", "this conversation has ended"));
+            return Ok(());
+        }
         match frame {
             Inbound::Relay {
                 kind,
@@ -283,10 +354,11 @@ impl DurableObject for SignalingRoom {
                     .get_websockets_with_tag(&to)
                     .into_iter()
                     .find(|t| {
+                        // Tags also hold roles: only a socket whose own peer id is `to` counts.
                         t.deserialize_attachment::<Attached>()
                             .ok()
                             .flatten()
-                            .is_some_and(|a| !a.replaced)
+                            .is_some_and(|a| !a.replaced && a.peer.peer_id == to)
                     });
                 match target {
                     Some(t) if to != me.peer.peer_id => {
@@ -364,6 +436,8 @@ impl DurableObject for SignalingRoom {
         _was_clean: bool,
     ) -> Result<()> {
         self.left(&ws);
+        // Answer the client's close (automatic only from compatibility date 2026-04-07).
+        let _ = ws.close(Some(1000), Some("bye"));
         Ok(())
     }
 
@@ -376,19 +450,39 @@ impl DurableObject for SignalingRoom {
         let Some(meta) = self.meta().await else {
             return Response::ok("no session");
         };
-        match crate::jobs::support::abandon(&self.env, &meta.tenant, &meta.session_id).await {
-            Ok(true) => {
+        let outcome = crate::jobs::support::on_alarm(
+            &self.env,
+            &meta.tenant,
+            &meta.session_id,
+            meta.deadline_ms,
+        )
+        .await
+        // An error makes the runtime retry the alarm.
+        .map_err(|e| worker::Error::RustError(format!("room alarm of {}: {e}", meta.session_id)))?;
+        match outcome {
+            crate::jobs::support::AlarmOutcome::Abandoned => {
                 let frame = serde_json::json!({"type": "abandoned",
                     "message": "no one could take your conversation in time; we will follow up by e-mail"})
                 .to_string();
                 self.state.storage().put("sticky", &frame).await?;
+                self.state.storage().put("ended", true).await?;
                 for (ws, _) in self.peers() {
                     let _ = ws.send_with_str(&frame);
                     let _ = ws.close(Some(1000), Some("queue timeout"));
                 }
             }
-            Ok(false) => {}
-            Err(e) => worker::console_error!("abandoning {}: {e}", meta.session_id),
+            crate::jobs::support::AlarmOutcome::Again(at) => {
+                self.state.storage().set_alarm(offset(at)).await?;
+            }
+            crate::jobs::support::AlarmOutcome::Requeued(deadline) => {
+                let meta = RoomMeta {
+                    deadline_ms: deadline,
+                    ..meta
+                };
+                self.state.storage().put("meta", &meta).await?;
+                self.state.storage().set_alarm(offset(deadline)).await?;
+            }
+            crate::jobs::support::AlarmOutcome::Done => {}
         }
         Response::ok("done")
     }

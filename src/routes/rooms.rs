@@ -62,6 +62,15 @@ async fn ws(
                     "this room token is for another room".into(),
                 ));
             }
+            let (tenant, session) = store::by_room(&db, &room_id)
+                .await?
+                .ok_or_else(|| AppError::NotFound(format!("room {room_id} not found")))?;
+            if tenant != claims.tenant || session.id != claims.session {
+                return Err(AppError::Unauthorized(
+                    "this room token is for another conversation".into(),
+                ));
+            }
+            open_session(&session)?;
             RoomPeer {
                 peer_id: claims.peer,
                 role: PeerRole::Customer,
@@ -88,6 +97,7 @@ async fn ws(
                 .filter(|(t, _)| *t == me.tenant)
                 .ok_or_else(|| AppError::NotFound(format!("room {room_id} not found")))?;
             let _ = tenant;
+            open_session(&session)?;
             let role = if session.assigned_to.as_deref() == Some(me.id.as_str()) {
                 PeerRole::Agent
             } else if me.role.at_least(Role::Supervisor) {
@@ -98,7 +108,7 @@ async fn ws(
                 ));
             };
             RoomPeer {
-                peer_id: format!("a-{}", me.id.chars().take(8).collect::<String>()),
+                peer_id: crate::jobs::support::staff_peer_id(&me.id),
                 role,
                 name: me.name,
                 staff_id: Some(me.id),
@@ -130,4 +140,16 @@ async fn ws(
         .get_stub()?;
     let res = stub.fetch_with_request(room_req).await?;
     Ok(res.into())
+}
+
+/// 409 unless the conversation is waiting or in progress: an ended room takes no one.
+fn open_session(s: &store::Session) -> AppResult<()> {
+    if matches!(s.status.as_str(), "queued" | "active") {
+        Ok(())
+    } else {
+        Err(AppError::Conflict(format!(
+            "the conversation is {}",
+            s.status
+        )))
+    }
 }

@@ -185,6 +185,16 @@ async fn start(
     let room_id = platform::uuid()?;
     let peer_id = format!("c-{}", &platform::uuid()?[..8]);
     let now = time::rfc3339(platform::now());
+    // The room first: a session never exists without its room and queue-timeout alarm.
+    job::init_room(
+        &state.env,
+        &room_id,
+        &id,
+        kind.as_str(),
+        &tenant,
+        settings.queue_timeout_seconds,
+    )
+    .await?;
     let mut stmts = store::insert(
         &db,
         &store::NewSession {
@@ -211,7 +221,6 @@ async fn start(
     let s = store::get(&db, &tenant, &id)
         .await?
         .ok_or_else(|| AppError::Internal("the new session vanished".into()))?;
-    job::init_room(&state.env, &s, &tenant, settings.queue_timeout_seconds).await?;
     announce(&state.env, &tenant, "queued", &s, None).await;
     job::dispatch(&state.env, &db, &tenant).await?;
     let s = store::get(&db, &tenant, &id).await?.unwrap_or(s);
@@ -271,16 +280,40 @@ async fn call_start(
     start(&state, &uri, &headers, input, RoomKind::Voice).await
 }
 
+/// STUN for anyone; TURN credentials only with a room token or a staff token (`Authorization: Bearer`), so the
+/// relay is not free for all.
 #[worker::send]
-async fn ice(State(state): State<AppState>) -> AppResult<Json<serde_json::Value>> {
-    let (cfg, _) = context(&state)?;
-    let user = format!("u-{}", &platform::uuid()?[..8]);
+async fn ice(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> AppResult<Json<serde_json::Value>> {
+    let (cfg, db) = context(&state)?;
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let secret = cfg.jwt_secret()?.as_bytes().to_vec();
+    let user = match token {
+        Some(t) => match verify_room(&secret, t, platform::now()) {
+            Ok(c) => Some(c.peer),
+            Err(_) => super::extract::authenticate(&db, &cfg, t)
+                .await
+                .ok()
+                .map(|s| job::staff_peer_id(&s.id)),
+        },
+        None => None,
+    };
+    let servers = match &user {
+        Some(u) => ice_for(&cfg, u),
+        None => ice_servers(&cfg.stun_urls, &[], None, "", 0, 0),
+    };
     Ok(Json(
-        serde_json::json!({"ice_servers": ice_for(&cfg, &user), "ttl_seconds": cfg.turn_ttl_seconds}),
+        serde_json::json!({"ice_servers": servers, "ttl_seconds": cfg.turn_ttl_seconds}),
     ))
 }
 
-/// The customer leaves (room token as Bearer): the session ends like an agent's end.
+/// The customer leaves (room token as Bearer): an answered conversation ends, a waiting one is abandoned.
 #[worker::send]
 async fn leave(
     State(state): State<AppState>,
@@ -300,7 +333,7 @@ async fn leave(
             "this token belongs to another conversation".into(),
         ));
     }
-    let ended = job::end(&state.env, &db, &claims.tenant, &id, None, "customer left").await?;
+    let ended = job::leave(&state.env, &db, &claims.tenant, &id).await?;
     Ok(Json(
         serde_json::json!({"ended": ended.is_some(), "session_id": id}),
     ))
@@ -483,7 +516,7 @@ async fn accept(
             notify(
                 &state.env,
                 &s.room_id,
-                &serde_json::json!({"type": "assigned", "agent_name": me.name}),
+                serde_json::json!({"type": "assigned", "agent_name": me.name}),
                 true,
             )
             .await;
@@ -511,7 +544,7 @@ async fn decline(
     let s = found(&db, &me, &id).await?;
     if !store::decline(&db, &me.tenant, &id, &me.id).await? {
         return Err(conflict(
-            "only the assignee of an active conversation can decline it",
+            "only the assignee of a call that was not answered yet can decline it",
         ));
     }
     let now = time::rfc3339(platform::now());
@@ -528,7 +561,16 @@ async fn decline(
     announce(&state.env, &me.tenant, "declined", &s, Some(&me.id)).await;
     // Back in the queue: the queue timeout starts again.
     let settings = store::settings(&db, &me.tenant).await?;
-    job::init_room(&state.env, &s, &me.tenant, settings.queue_timeout_seconds).await?;
+    job::init_room(
+        &state.env,
+        &s.room_id,
+        &s.id,
+        &s.kind,
+        &me.tenant,
+        settings.queue_timeout_seconds,
+    )
+    .await?;
+    job::evict(&state.env, &s.room_id, &me.id).await;
     job::dispatch(&state.env, &db, &me.tenant).await?;
     // It may belong to someone else now: answered without the "is it yours" check.
     store::get(&db, &me.tenant, &id)
@@ -576,10 +618,13 @@ async fn handover(
         &now,
     )?])
     .await?;
+    if let Some(previous) = s.assigned_to.as_deref().filter(|p| *p != to.staff_id) {
+        job::evict(&state.env, &s.room_id, previous).await;
+    }
     notify(
         &state.env,
         &s.room_id,
-        &serde_json::json!({"type": "transferred", "agent_name": to.name}),
+        serde_json::json!({"type": "transferred", "agent_name": to.name}),
         true,
     )
     .await;
@@ -610,8 +655,17 @@ async fn transfer(
         role: to.role,
         team: to.team.clone(),
     };
+    let current_team = match s.assigned_to.as_deref() {
+        Some(a) => crate::storage::staff::member(&db, &me.tenant, a)
+            .await?
+            .and_then(|m| m.team),
+        None => None,
+    };
     let may = me.role.at_least(Role::Supervisor)
-        || (me.role == Role::TeamLead && me.team.is_some() && me.team == target.team)
+        || (me.role == Role::TeamLead
+            && me.team.is_some()
+            && me.team == target.team
+            && me.team == current_team)
         || s.assigned_to.as_deref() == Some(me.id.as_str());
     if !may {
         return Err(AppError::Forbidden(
@@ -697,6 +751,12 @@ async fn end(
     };
     let (_, db) = context(&state)?;
     let s = found(&db, &me, &id).await?;
+    // Anyone may take a waiting conversation; closing one nobody took is for team leads and up.
+    if s.status == "queued" && !me.role.at_least(Role::TeamLead) {
+        return Err(AppError::Forbidden(
+            "only team leads and up may end a conversation nobody took".into(),
+        ));
+    }
     let reason = input
         .reason
         .map(|r| r.trim().chars().take(200).collect::<String>())
@@ -727,6 +787,8 @@ pub struct SettingsInput {
     pub max_concurrent_chats_per_agent: Option<i64>,
     /// 5–3600 s.
     pub queue_timeout_seconds: Option<i64>,
+    /// 5–300 s.
+    pub ring_timeout_seconds: Option<i64>,
 }
 
 #[worker::send]
@@ -756,6 +818,14 @@ async fn put_settings(
             ));
         }
         s.queue_timeout_seconds = t;
+    }
+    if let Some(t) = body.ring_timeout_seconds {
+        if !(5..=300).contains(&t) {
+            return Err(AppError::Validation(
+                "ring_timeout_seconds: 5 to 300".into(),
+            ));
+        }
+        s.ring_timeout_seconds = t;
     }
     store::save_settings(&db, &me.tenant, &s, &time::rfc3339(platform::now())).await?;
     job::dispatch(&state.env, &db, &me.tenant).await?;

@@ -19,6 +19,8 @@ pub struct Settings {
     pub max_concurrent_chats_per_agent: i64,
     /// Seconds a conversation may wait in the queue before it is abandoned.
     pub queue_timeout_seconds: i64,
+    /// Seconds a call may ring at an agent before it goes back to the queue for the next one.
+    pub ring_timeout_seconds: i64,
 }
 
 impl Default for Settings {
@@ -27,6 +29,7 @@ impl Default for Settings {
             auto_assign_enabled: true,
             max_concurrent_chats_per_agent: 5,
             queue_timeout_seconds: 300,
+            ring_timeout_seconds: 30,
         }
     }
 }
@@ -48,8 +51,8 @@ fn int_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
 pub async fn settings(db: &Db, tenant: &str) -> AppResult<Settings> {
     Ok(db
         .first(
-            "SELECT auto_assign_enabled, max_concurrent_chats_per_agent, queue_timeout_seconds
-             FROM support_settings WHERE tenant_id = ?",
+            "SELECT auto_assign_enabled, max_concurrent_chats_per_agent, queue_timeout_seconds,
+               ring_timeout_seconds FROM support_settings WHERE tenant_id = ?",
             params![tenant],
         )
         .await?
@@ -60,11 +63,13 @@ pub async fn settings(db: &Db, tenant: &str) -> AppResult<Settings> {
 pub async fn save_settings(db: &Db, tenant: &str, s: &Settings, now: &str) -> AppResult<()> {
     db.run(
         "INSERT INTO support_settings (tenant_id, auto_assign_enabled, max_concurrent_chats_per_agent,
-           queue_timeout_seconds, updated_at) VALUES (?, ?, ?, ?, ?)
+           queue_timeout_seconds, ring_timeout_seconds, updated_at) VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT (tenant_id) DO UPDATE SET auto_assign_enabled = excluded.auto_assign_enabled,
            max_concurrent_chats_per_agent = excluded.max_concurrent_chats_per_agent,
-           queue_timeout_seconds = excluded.queue_timeout_seconds, updated_at = excluded.updated_at",
-        params![tenant, s.auto_assign_enabled, s.max_concurrent_chats_per_agent, s.queue_timeout_seconds, now],
+           queue_timeout_seconds = excluded.queue_timeout_seconds,
+           ring_timeout_seconds = excluded.ring_timeout_seconds, updated_at = excluded.updated_at",
+        params![tenant, s.auto_assign_enabled, s.max_concurrent_chats_per_agent, s.queue_timeout_seconds,
+            s.ring_timeout_seconds, now],
     )
     .await?;
     Ok(())
@@ -161,7 +166,9 @@ pub struct Session {
     pub declined_by: String,
     /// RFC 3339.
     pub created_at: String,
-    /// RFC 3339.
+    /// RFC 3339: when someone first took it (the customer's wait ends here).
+    pub first_assigned_at: Option<String>,
+    /// RFC 3339: since when the current assignee has it.
     pub assigned_at: Option<String>,
     /// RFC 3339.
     pub ended_at: Option<String>,
@@ -172,7 +179,8 @@ pub struct Session {
 }
 
 const SESSION_COLUMNS: &str = "x.id, x.kind, x.room_id, x.customer_name, x.customer_email, x.customer_peer_id,
-  x.status, x.assigned_to, s.name AS assigned_name, x.escalated, x.declined_by, x.created_at, x.assigned_at,
+  x.status, x.assigned_to, s.name AS assigned_name, x.escalated, x.declined_by, x.created_at, x.first_assigned_at,
+  x.assigned_at,
   x.ended_at, x.end_reason, x.ticket_id";
 const SESSION_FROM: &str = "support_sessions x LEFT JOIN staff s ON s.staff_id = x.assigned_to";
 
@@ -328,11 +336,12 @@ pub async fn assign(
 ) -> AppResult<bool> {
     db.batch(vec![
         db.stmt(
-            "UPDATE support_sessions SET status = 'active', assigned_to = ?, assigned_at = ?
+            "UPDATE support_sessions SET status = 'active', assigned_to = ?, assigned_at = ?,
+               first_assigned_at = COALESCE(first_assigned_at, ?)
              WHERE tenant_id = ? AND id = ? AND status = 'queued'
                AND (SELECT COUNT(*) FROM support_sessions y WHERE y.tenant_id = ? AND y.assigned_to = ?
                     AND y.status = 'active') < ?",
-            params![staff, now, tenant, session, tenant, staff, cap],
+            params![staff, now, now, tenant, session, tenant, staff, cap],
         )?,
         db.stmt(
             "UPDATE staff SET last_assigned_at = ? WHERE tenant_id = ? AND staff_id = ?
@@ -378,14 +387,16 @@ pub async fn reassign(
         > 0)
 }
 
-/// A declined call goes back to the queue, remembering who declined; whether it changed.
+/// A call its assignee declined (or let ring out) before answering goes back to the queue, remembering who;
+/// whether it changed (answered calls and chats cannot be declined).
 pub async fn decline(db: &Db, tenant: &str, session: &str, staff: &str) -> AppResult<bool> {
     Ok(db
         .run(
             "UPDATE support_sessions SET status = 'queued', assigned_to = NULL, assigned_at = NULL,
                declined_by = json_insert(declined_by, '$[#]', ?)
-             WHERE tenant_id = ? AND id = ? AND status = 'active' AND assigned_to = ?",
-            params![staff, tenant, session, staff],
+             WHERE tenant_id = ? AND id = ? AND status = 'active' AND assigned_to = ? AND kind = 'voice'
+               AND (SELECT answered_at FROM voice_calls WHERE id = ?) IS NULL",
+            params![staff, tenant, session, staff, session],
         )
         .await?
         > 0)
@@ -530,8 +541,8 @@ pub async fn metrics(db: &Db, tenant: &str, since: &str) -> AppResult<Metrics> {
                (SELECT COUNT(*) FROM staff WHERE tenant_id = ?1 AND status = 'active' AND support_status = 'online') AS online_staff,
                (SELECT COUNT(*) FROM support_sessions WHERE tenant_id = ?1 AND created_at >= ?2) AS sessions,
                (SELECT COUNT(*) FROM support_sessions WHERE tenant_id = ?1 AND created_at >= ?2 AND status = 'abandoned') AS abandoned,
-               (SELECT AVG((julianday(assigned_at) - julianday(created_at)) * 86400) FROM support_sessions
-                  WHERE tenant_id = ?1 AND created_at >= ?2 AND assigned_at IS NOT NULL) AS average_wait_seconds",
+               (SELECT AVG((julianday(first_assigned_at) - julianday(created_at)) * 86400) FROM support_sessions
+                  WHERE tenant_id = ?1 AND created_at >= ?2 AND first_assigned_at IS NOT NULL) AS average_wait_seconds",
             params![tenant, since],
         )
         .await?
@@ -546,21 +557,19 @@ pub async fn metrics(db: &Db, tenant: &str, since: &str) -> AppResult<Metrics> {
         }))
 }
 
-/// Answers a call the dispatcher gave `staff` (its `voice_calls.answered_at`, once) and logs `accepted`.
+/// Answers a call the dispatcher gave `staff` (its `voice_calls.answered_at`, once) and logs `accepted` (once).
 pub async fn answer(db: &Db, tenant: &str, session: &str, staff: &str, now: &str) -> AppResult<()> {
     db.batch(vec![
         db.stmt(
-            "UPDATE voice_calls SET answered_at = ? WHERE tenant_id = ? AND id = ?",
-            params![now, tenant, session],
+            "INSERT INTO support_activity (id, tenant_id, session_id, actor_id, kind, detail, created_at)
+             SELECT lower(hex(randomblob(16))), ?, ?, ?, 'accepted', ?, ?
+             WHERE EXISTS (SELECT 1 FROM voice_calls WHERE tenant_id = ? AND id = ? AND answered_at IS NULL)",
+            params![tenant, session, staff, serde_json::json!({"staff_id": staff}).to_string(), now,
+                tenant, session],
         )?,
-        activity(
-            db,
-            tenant,
-            session,
-            Some(staff),
-            "accepted",
-            &serde_json::json!({"staff_id": staff}),
-            now,
+        db.stmt(
+            "UPDATE voice_calls SET answered_at = ? WHERE tenant_id = ? AND id = ? AND answered_at IS NULL",
+            params![now, tenant, session],
         )?,
     ])
     .await
@@ -601,4 +610,20 @@ pub async fn call(db: &Db, tenant: &str, session: &str) -> AppResult<Option<Call
         params![tenant, session],
     )
     .await
+}
+
+/// Whether a call is still ringing (assigned, not answered).
+pub async fn ringing(db: &Db, tenant: &str, session: &str) -> AppResult<bool> {
+    #[derive(Deserialize)]
+    struct R {
+        n: i64,
+    }
+    let r: Option<R> = db
+        .first(
+            "SELECT COUNT(*) AS n FROM support_sessions x JOIN voice_calls c ON c.id = x.id
+             WHERE x.tenant_id = ? AND x.id = ? AND x.status = 'active' AND c.answered_at IS NULL",
+            params![tenant, session],
+        )
+        .await?;
+    Ok(r.is_some_and(|r| r.n > 0))
 }

@@ -1,8 +1,9 @@
 // The live support console (/support, every staff role; loaded lazily): availability, the queue, my conversations,
 // one conversation at a time (history + the room WebSocket: transcript, composer, typing, transfer / escalate /
-// end), incoming calls (Accept → answer the customer's WebRTC offer; mute, hang up) and, for supervisor+, the live
-// metrics. The lists refresh on every `support` frame of the live channel and every 10 s. The room protocol and the
-// WebRTC plumbing are in ../room.ts (shared with the customer widget).
+// end), incoming calls (Accept → answer the customer's WebRTC offer, and only the customer's; mute, hang up; text
+// on the peer-to-peer data channel is masked here, ../mask.ts) and, for supervisor+, the live metrics. The lists
+// refresh on every `support` frame of the live channel and every 10 s. The room protocol and the WebRTC plumbing are
+// in ../room.ts (shared with the customer widget).
 // Test hook: window.EdgedeskConsole = { sendData(text), state() } while this page is open.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import {
@@ -11,6 +12,7 @@ import {
 } from '../api';
 import { duration, formatDate, humanize, plural } from '../format';
 import { useLive } from '../live';
+import { maskPeerText } from '../mask';
 import { link, navigate, ticketPath } from '../router';
 import {
   CallPeer, RoomSocket, microphone, release, type ChatFrame, type PeerRole, type RoomFrame, type RoomPeer,
@@ -446,7 +448,8 @@ function Conversation({ id, tick, answered, onChanged, onLeave }: {
         a.srcObject = stream;
         a.play().catch(() => undefined);
       },
-      data: (t) => setDc((d) => [...d, t]),
+      // Peer-to-peer text never passes the room's masking: mask it here before staff see it.
+      data: (t) => setDc((d) => [...d, maskPeerText(t)]),
     });
     callRef.current = call;
     current.call = call;
@@ -488,7 +491,9 @@ function Conversation({ id, tick, answered, onChanged, onLeave }: {
         if (f.from !== mine) showTyping(peersRef.current.get(f.from)?.name ?? 'The customer');
         break;
       case 'offer':
-        if (isVoice) void answerCall(f.from, f.sdp);
+        // Only the session's customer offers the call; an offer from any other peer (a supervisor's console) is
+        // ignored, so it can never replace the customer's call.
+        if (isVoice && peersRef.current.get(f.from)?.role === 'customer') void answerCall(f.from, f.sdp);
         break;
       case 'ice-candidate':
         if (callRef.current?.remote === f.from) void callRef.current.candidate(f.candidate);
