@@ -312,3 +312,37 @@ describe('LiveChat handoff', () => {
     assert.equal(limited.json.error.code, 'crm_rate_limited');
   });
 });
+
+describe('secrets never reach the logs', () => {
+  test('failures are logged (kind, connection, what happened) without tokens, keys or vendor bodies', async () => {
+    const sf = await startSalesforce({ ...SF, contacts: [{ FirstName: 'Ada', LastName: 'Log', Email: 'ada@example.com' }] });
+    const lc = await startLiveChat({ ...LC });
+    const h = await startEdgedesk({ captureLogs: true, vars: { CS_ENCRYPTION_KEY: KEY, CRM_TIMEOUT_MS: '2500' } });
+    try {
+      const token = await h.login();
+      const api = (method, path, body) => h.api(method, path, { token, body });
+      assert.equal((await api('POST', '/api/v1/admin/connections', { type: 'salesforce', name: 'SF logs', base_url: sf.url,
+        settings: { client_id: SF.clientId, login_url: sf.url }, secrets: { client_secret: SF.clientSecret, refresh_token: SF.refreshToken } })).status, 201);
+      assert.equal((await api('POST', '/api/v1/admin/connections', { type: 'livechat', name: 'LC logs', base_url: lc.url,
+        settings: { account_id: LC.accountId }, secrets: { personal_access_token: LC.token } })).status, 201);
+      assert.equal((await api('POST', '/api/v1/crm/customer', { crm_type: 'salesforce', email: 'ada@example.com' })).status, 200);
+      sf.expireTokens();
+      sf.revokeRefreshToken();
+      assert.equal((await api('POST', '/api/v1/crm/customer?fresh=true', { crm_type: 'salesforce', email: 'ada@example.com' })).status, 502);
+      lc.fail(/start_chat/, { status: 401 });
+      assert.equal((await api('POST', '/api/v1/handoff/create', { customer_name: 'Ada' })).status, 502);
+      for (let i = 0; i < 50 && !h.logs.join('').includes('LC logs'); i++) await new Promise((r) => setTimeout(r, 20));
+      const logged = h.logs.join('');
+      assert.match(logged, /salesforce connection "SF logs": crm_auth_failed/, 'the failure is logged');
+      assert.match(logged, /livechat connection "LC logs": crm_auth_failed/);
+      for (const secret of [SF.clientSecret, SF.refreshToken, LC.token, KEY, ...sf.tokens,
+        Buffer.from(`${LC.accountId}:${LC.token}`).toString('base64'), 'expired access/refresh token', 'Invalid access token']) {
+        assert.ok(!logged.includes(secret), `not in the logs: ${secret.slice(0, 12)}…`);
+      }
+    } finally {
+      await h.dispose();
+      await sf.close();
+      await lc.close();
+    }
+  });
+});

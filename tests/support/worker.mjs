@@ -53,6 +53,7 @@ export function migrationStatements(only = () => true) {
  * `migrations(fileName)` picks the migrations applied at start (default: all).
  */
 export async function startEdgedesk({ vars = {}, eml = [], fakes: givenFakes, loginLimits = { account: 1000, ip: 1000 }, supportStartLimit = 1000,
+  captureLogs = false,
   migrations = () => true } = {}) {
   const fakes = givenFakes ?? await startFakes({ mailboxAddress: MAILBOX, emlFiles: eml });
   const bindings = {
@@ -72,7 +73,15 @@ export async function startEdgedesk({ vars = {}, eml = [], fakes: givenFakes, lo
     ...vars,
   };
   for (const [k, v] of Object.entries(bindings)) if (v === undefined) delete bindings[k];
+  // With `captureLogs`, everything the runtime prints (the worker's console output) is kept in `logs`.
+  const logs = [];
+  const stdio = captureLogs ? {
+    handleRuntimeStdio(stdout, stderr) {
+      for (const stream of [stdout, stderr]) stream.on('data', (chunk) => logs.push(String(chunk)));
+    },
+  } : {};
   const mf = new Miniflare({
+    ...stdio,
     modules: true,
     scriptPath: join(ROOT, 'build', 'worker', 'shim.mjs'),
     modulesRules: [
@@ -118,7 +127,7 @@ export async function startEdgedesk({ vars = {}, eml = [], fakes: givenFakes, lo
   };
 
   return {
-    mf, url, db, fakes, api,
+    mf, url, db, fakes, api, logs,
     async login(email = ADMIN.email, password = ADMIN.password) {
       const r = await api('POST', '/api/v1/auth/login', { body: { email, password } });
       if (r.status !== 200) throw new Error(`login failed: ${r.status} ${r.text}`);
