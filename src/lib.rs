@@ -57,6 +57,15 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
             Ok(n) => worker::console_log!("CRM enrichment: {n} tickets"),
             Err(e) => worker::console_error!("CRM enrichment: {e}"),
         }
+        match jobs::crm::sync(&env).await {
+            Ok(r) => worker::console_log!(
+                "CRM ticket sync: {} created, {} pushed, {} pulled",
+                r.created,
+                r.pushed,
+                r.pulled
+            ),
+            Err(e) => worker::console_error!("CRM ticket sync: {e}"),
+        }
         return;
     }
     let report = jobs::email_poll::run(&env, None).await;

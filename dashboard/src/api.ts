@@ -126,6 +126,7 @@ export interface TicketDetail {
   draft: Draft | null;
   customer_tickets: Ticket[];
   /** The customer's record in the tenant's primary CRM, when it has one and knows them. */
+  crm_links?: { connection_id: string; type: string; external_id: string | null; synced_status: string | null; last_error: string | null }[];
   crm_customer?: { crm_type: string; customer: { id?: string; name?: string | null; tier?: string | null; found?: boolean;
     metadata?: { open_tickets?: { id: string; subject: string | null; status: string }[] } } } | null;
   events: TicketEvent[];

@@ -311,6 +311,30 @@ pub fn to_salesforce_priority(p: &str) -> Option<&'static str> {
     })
 }
 
+/// Edgedesk ticket status → unified CRM status (ticket sync): open → open, pending → pending, resolved → solved,
+/// closed → closed.
+pub fn from_edgedesk_status(s: &str) -> Option<&'static str> {
+    Some(match s {
+        "open" => "open",
+        "pending" => "pending",
+        "resolved" => "solved",
+        "closed" => "closed",
+        _ => return None,
+    })
+}
+
+/// Unified CRM status → Edgedesk ticket status (ticket sync): new/open → open, pending → pending, solved →
+/// resolved, closed → closed.
+pub fn to_edgedesk_status(s: &str) -> Option<&'static str> {
+    Some(match s {
+        "new" | "open" => "open",
+        "pending" => "pending",
+        "solved" => "resolved",
+        "closed" => "closed",
+        _ => return None,
+    })
+}
+
 /// How long to wait before retry `attempt` (1-based) of a rate-limited or failed call, in ms: the vendor's
 /// `Retry-After` when given, else 250 ms · 2^(attempt−1) with up to 50 % random jitter (`jitter` in 0..1).
 pub fn retry_delay_ms(attempt: u32, retry_after_secs: Option<u64>, jitter: f64) -> u64 {
@@ -392,6 +416,18 @@ mod tests {
             summary("zendesk", &c),
             "zendesk customer 7, name Ana, tier gold, open CRM tickets 2 (#9001 Broken zipper [pending]; #9002 [open])"
         );
+    }
+
+    #[test]
+    fn edgedesk_status_round_trip() {
+        for s in ["open", "pending", "resolved", "closed"] {
+            assert_eq!(
+                to_edgedesk_status(from_edgedesk_status(s).unwrap()),
+                Some(s)
+            );
+        }
+        assert_eq!(to_edgedesk_status("new"), Some("open"));
+        assert_eq!(from_edgedesk_status("archived"), None);
     }
 
     #[test]

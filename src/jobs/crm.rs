@@ -319,3 +319,217 @@ pub async fn sweep(env: &worker::Env) -> AppResult<u32> {
     }
     Ok(done)
 }
+
+/// Most tickets a sync run creates, pushes and reads per connection.
+pub const SYNC_BATCH: u32 = 5;
+/// A sync run starts no CRM call once its invocation has made this many subrequests.
+pub const SYNC_SUBREQUESTS: u32 = 40;
+
+/// Statuses that count as the same for the sync: a CRM that cannot set "closed" (Zendesk sets `solved`) must not
+/// make the two sides flip each other forever.
+fn coarse(unified: &str) -> &'static str {
+    match unified {
+        "new" | "open" => "open",
+        "pending" => "pending",
+        _ => "done",
+    }
+}
+
+/// What a sync run did.
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+pub struct SyncReport {
+    /// CRM tickets created for Edgedesk tickets.
+    pub created: u32,
+    /// Edgedesk status changes written to the CRM.
+    pub pushed: u32,
+    /// CRM status changes written to Edgedesk.
+    pub pulled: u32,
+}
+
+/// Ticket sync (connections with `settings.sync_tickets`; run by the enrichment cron after enrichment): every
+/// Edgedesk ticket still open or pending, or changed since `settings.sync_since`, gets one CRM ticket/case (idempotent by the stored external
+/// id: a ticket is claimed before the create, creates are never repeated after a 5xx or timeout, and a failed
+/// create is retried at most 5 times); status changes in Edgedesk are written to the CRM; the CRM side of linked
+/// tickets is read round-robin and its status changes are written to Edgedesk (Edgedesk wins when both changed
+/// between two runs). At most [`SYNC_BATCH`] tickets per step per connection and [`SYNC_SUBREQUESTS`] per run.
+pub async fn sync(env: &worker::Env) -> AppResult<SyncReport> {
+    let cfg = Config::from_env(env)?;
+    let db = Db::new(env.d1("DB")?);
+    let http = Http::with_timeout(cfg.crm_timeout_ms);
+    let mut report = SyncReport::default();
+    for sc in store::sync_connections(&db).await? {
+        if http.subrequests.get() >= SYNC_SUBREQUESTS {
+            break;
+        }
+        let Some(row) = store::get(&db, &sc.tenant_id, &sc.id).await? else {
+            continue;
+        };
+        let conn = connect(&cfg, &db, &http, &row).await?;
+        let result = sync_connection(&db, &http, &row, &sc.tenant_id, &conn, &mut report).await;
+        keep_token(&db, &cfg, &sc.tenant_id, &row, &conn).await;
+        if let Err(e) = result {
+            worker::console_warn!("ticket sync with connection {}: {e}", row.id);
+        }
+    }
+    Ok(report)
+}
+
+async fn sync_connection(
+    db: &Db,
+    http: &Http,
+    row: &Connection,
+    tenant: &str,
+    conn: &Conn<'_>,
+    report: &mut SyncReport,
+) -> AppResult<()> {
+    use crate::domain::crm::{from_edgedesk_status, to_edgedesk_status};
+    use crate::integrations::crm::{TicketInput, TicketPatch};
+    let since = setting(row, "sync_since")
+        .unwrap_or(&row.created_at)
+        .to_string();
+    let budget = || http.subrequests.get() < SYNC_SUBREQUESTS;
+
+    // 1. Mirror new tickets.
+    for t in store::unlinked_tickets(db, tenant, &row.id, &since, SYNC_BATCH).await? {
+        if !budget() {
+            return Ok(());
+        }
+        let now = crate::domain::time::rfc3339(platform::now());
+        store::claim_link(db, tenant, &row.id, &t.ticket_id, &now).await?;
+        let customer_id = t
+            .crm_customer
+            .as_deref()
+            .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
+            .filter(|c| c.get("crm_type").and_then(|k| k.as_str()) == Some(row.kind.as_str()))
+            .and_then(|c| c["customer"]["id"].as_str().map(String::from));
+        let input = TicketInput {
+            subject: format!("[{}] {}", t.ticket_number, t.subject),
+            description: Some(t.description.clone().unwrap_or_else(|| t.subject.clone())),
+            priority: Some(t.priority.clone()),
+            customer_id,
+        };
+        match conn.create_ticket(&input).await {
+            Ok(created) => {
+                let mut agreed = created.status.clone();
+                // A ticket already pending or done in Edgedesk: the new CRM ticket follows.
+                if let Some(want) = from_edgedesk_status(&t.status) {
+                    if coarse(want) != coarse(&created.status) {
+                        let patch = TicketPatch {
+                            status: Some(want.into()),
+                            ..Default::default()
+                        };
+                        if let Ok(Some(updated)) = conn.update_ticket(&created.id, &patch).await {
+                            agreed = updated.status;
+                        }
+                    }
+                }
+                store::link_created(
+                    db,
+                    &row.id,
+                    &t.ticket_id,
+                    &created.id,
+                    &agreed,
+                    &t.updated_at,
+                    platform::now_ms(),
+                )
+                .await?;
+                report.created += 1;
+            }
+            Err(e) => {
+                store::link_failed(db, &row.id, &t.ticket_id, &e.to_string()).await?;
+                return Err(e);
+            }
+        }
+    }
+
+    // 2. Edgedesk → CRM.
+    for t in store::changed_tickets(db, tenant, &row.id, SYNC_BATCH).await? {
+        if !budget() {
+            return Ok(());
+        }
+        let (Some(ext), Some(want)) = (t.external_id.as_deref(), from_edgedesk_status(&t.status))
+        else {
+            continue;
+        };
+        let synced = t.synced_status.clone().unwrap_or_default();
+        if coarse(want) == coarse(&synced) {
+            store::link_synced(
+                db,
+                &row.id,
+                &t.ticket_id,
+                &synced,
+                &t.updated_at,
+                platform::now_ms(),
+            )
+            .await?;
+            continue;
+        }
+        let patch = TicketPatch {
+            status: Some(want.into()),
+            ..Default::default()
+        };
+        let agreed = match conn.update_ticket(ext, &patch).await? {
+            Some(updated) => updated.status,
+            None => want.to_string(), // gone from the CRM: nothing to keep in step
+        };
+        store::link_synced(
+            db,
+            &row.id,
+            &t.ticket_id,
+            &agreed,
+            &t.updated_at,
+            platform::now_ms(),
+        )
+        .await?;
+        report.pushed += 1;
+    }
+
+    // 3. CRM → Edgedesk.
+    for t in store::tickets_to_check(db, tenant, &row.id, SYNC_BATCH).await? {
+        if !budget() {
+            return Ok(());
+        }
+        let Some(ext) = t.external_id.as_deref() else {
+            continue;
+        };
+        let now_ms = platform::now_ms();
+        let Some(remote) = conn.ticket(ext).await? else {
+            store::link_checked(db, &row.id, &t.ticket_id, now_ms).await?;
+            continue;
+        };
+        let synced = t.synced_status.clone().unwrap_or_default();
+        let edgedesk_now = from_edgedesk_status(&t.status).unwrap_or("open");
+        if coarse(&remote.status) == coarse(&synced)
+            || coarse(&remote.status) == coarse(edgedesk_now)
+        {
+            store::link_synced(
+                db,
+                &row.id,
+                &t.ticket_id,
+                &remote.status,
+                &t.updated_at,
+                now_ms,
+            )
+            .await?;
+            continue;
+        }
+        let Some(status) = to_edgedesk_status(&remote.status) else {
+            store::link_checked(db, &row.id, &t.ticket_id, now_ms).await?;
+            continue;
+        };
+        let now = crate::domain::time::rfc3339(platform::now());
+        store::set_status_from_crm(
+            db,
+            tenant,
+            &t.ticket_id,
+            status,
+            &serde_json::json!({"crm_type": row.kind, "connection": row.name, "external_id": ext,
+                "from": t.status, "to": status}),
+            &now,
+        )
+        .await?;
+        store::link_synced(db, &row.id, &t.ticket_id, &remote.status, &now, now_ms).await?;
+        report.pulled += 1;
+    }
+    Ok(())
+}

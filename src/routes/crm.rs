@@ -152,6 +152,20 @@ fn check_settings(kind: CrmType, settings: &serde_json::Value) -> AppResult<()> 
         }
         CrmType::Hubspot | CrmType::Freshdesk => {}
     }
+    match settings.get("sync_tickets") {
+        None | Some(serde_json::Value::Bool(false)) => {}
+        Some(serde_json::Value::Bool(true)) if kind != CrmType::Livechat => {}
+        Some(serde_json::Value::Bool(true)) => {
+            return Err(AppError::Validation(
+                "settings.sync_tickets: LiveChat holds no tickets".into(),
+            ))
+        }
+        Some(_) => {
+            return Err(AppError::Validation(
+                "settings.sync_tickets: true or false".into(),
+            ))
+        }
+    }
     Ok(())
 }
 
@@ -202,6 +216,7 @@ async fn apply(
     if let Some(n) = input.name {
         c.name = crate::domain::fields::Name::parse("name", &n)?.to_string();
     }
+    let previous_since = c.settings.get("sync_since").cloned();
     if let Some(s) = input.settings {
         if !s.is_object() {
             return Err(AppError::Validation("settings: must be an object".into()));
@@ -209,6 +224,21 @@ async fn apply(
         c.settings = s;
     }
     check_settings(kind, &c.settings)?;
+    // Ticket sync mirrors tickets created from the moment it is switched on.
+    let syncing = c.settings.get("sync_tickets") == Some(&serde_json::Value::Bool(true));
+    if syncing
+        && c.settings
+            .get("sync_since")
+            .and_then(|v| v.as_str())
+            .is_none()
+    {
+        c.settings["sync_since"] = previous_since.unwrap_or_else(|| now.into());
+    }
+    if !syncing {
+        if let Some(o) = c.settings.as_object_mut() {
+            o.remove("sync_since");
+        }
+    }
     match input
         .base_url
         .map(|u| u.trim().trim_end_matches('/').to_string())

@@ -264,6 +264,7 @@ async fn detail(
     Ok(Json(serde_json::json!({
         "ticket": ticket, "messages": messages, "draft": draft,
         "customer_tickets": customer_tickets, "events": events, "crm_customer": crm,
+        "crm_links": crate::storage::crm::ticket_links(&db, &me.tenant, &ticket.ticket_id).await?,
     })))
 }
 

@@ -307,3 +307,253 @@ pub async fn set_secrets(db: &Db, tenant: &str, id: &str, sealed: &str) -> AppRe
     .await?;
     Ok(())
 }
+
+/// A connection with ticket sync switched on, and its tenant.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SyncConnection {
+    /// Tenant.
+    pub tenant_id: String,
+    /// Connection id.
+    pub id: String,
+}
+
+/// Connections of every tenant with `settings.sync_tickets` true (never LiveChat).
+pub async fn sync_connections(db: &Db) -> AppResult<Vec<SyncConnection>> {
+    db.all(
+        "SELECT tenant_id, id FROM crm_connections
+         WHERE json_extract(settings, '$.sync_tickets') = 1 AND type != 'livechat' AND secrets_enc IS NOT NULL
+         ORDER BY created_at",
+        params![],
+    )
+    .await
+}
+
+/// An Edgedesk ticket as the sync sees it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SyncTicket {
+    /// Ticket id.
+    pub ticket_id: String,
+    /// `TKT-…`.
+    pub ticket_number: String,
+    /// Subject.
+    pub subject: String,
+    /// First message.
+    pub description: Option<String>,
+    /// Edgedesk priority.
+    pub priority: String,
+    /// Edgedesk status.
+    pub status: String,
+    /// RFC 3339.
+    pub updated_at: String,
+    /// The CRM record stored by enrichment (JSON), for the requester.
+    pub crm_customer: Option<String>,
+    /// The link's external id (linked tickets only).
+    pub external_id: Option<String>,
+    /// The link's last agreed unified status (linked tickets only).
+    pub synced_status: Option<String>,
+}
+
+const SYNC_TICKET_COLUMNS: &str =
+    "t.ticket_id, t.ticket_number, t.subject, t.description, t.priority, t.status,
+  t.updated_at, t.crm_customer";
+
+/// Tickets still open or pending, or changed since `since`, with no CRM ticket yet (or whose creation failed fewer
+/// than 5 times), oldest first. (A mail's ticket is dated by the mail, not by its ingestion.)
+pub async fn unlinked_tickets(
+    db: &Db,
+    tenant: &str,
+    connection: &str,
+    since: &str,
+    limit: u32,
+) -> AppResult<Vec<SyncTicket>> {
+    db.all(
+        &format!(
+            "SELECT {SYNC_TICKET_COLUMNS}, NULL AS external_id, NULL AS synced_status FROM tickets t
+             LEFT JOIN crm_ticket_links l ON l.connection_id = ? AND l.ticket_id = t.ticket_id
+             WHERE t.tenant_id = ? AND (t.status IN ('open', 'pending') OR t.updated_at >= ?)
+               AND t.merged_into IS NULL
+               AND (l.ticket_id IS NULL OR (l.external_id IS NULL AND l.attempts < 5))
+             ORDER BY t.created_at LIMIT ?"
+        ),
+        params![connection, tenant, since, i64::from(limit)],
+    )
+    .await
+}
+
+/// Linked tickets changed in Edgedesk since their last sync.
+pub async fn changed_tickets(
+    db: &Db,
+    tenant: &str,
+    connection: &str,
+    limit: u32,
+) -> AppResult<Vec<SyncTicket>> {
+    db.all(
+        &format!(
+            "SELECT {SYNC_TICKET_COLUMNS}, l.external_id, l.synced_status FROM crm_ticket_links l
+             JOIN tickets t ON t.ticket_id = l.ticket_id AND t.tenant_id = l.tenant_id
+             WHERE l.connection_id = ? AND l.tenant_id = ? AND l.external_id IS NOT NULL
+               AND t.updated_at > COALESCE(l.edgedesk_updated_at, '')
+             ORDER BY t.updated_at LIMIT ?"
+        ),
+        params![connection, tenant, i64::from(limit)],
+    )
+    .await
+}
+
+/// Linked tickets whose CRM side was read longest ago (none with an Edgedesk change still to push: Edgedesk
+/// wins).
+pub async fn tickets_to_check(
+    db: &Db,
+    tenant: &str,
+    connection: &str,
+    limit: u32,
+) -> AppResult<Vec<SyncTicket>> {
+    db.all(
+        &format!(
+            "SELECT {SYNC_TICKET_COLUMNS}, l.external_id, l.synced_status FROM crm_ticket_links l
+             JOIN tickets t ON t.ticket_id = l.ticket_id AND t.tenant_id = l.tenant_id
+             WHERE l.connection_id = ? AND l.tenant_id = ? AND l.external_id IS NOT NULL
+               AND t.updated_at <= COALESCE(l.edgedesk_updated_at, '')
+             ORDER BY l.checked_at_ms LIMIT ?"
+        ),
+        params![connection, tenant, i64::from(limit)],
+    )
+    .await
+}
+
+/// Claims a ticket for creation in the CRM (a link without external id yet).
+pub async fn claim_link(
+    db: &Db,
+    tenant: &str,
+    connection: &str,
+    ticket: &str,
+    now: &str,
+) -> AppResult<()> {
+    db.run(
+        "INSERT OR IGNORE INTO crm_ticket_links (connection_id, tenant_id, ticket_id, created_at)
+         VALUES (?, ?, ?, ?)",
+        params![connection, tenant, ticket, now],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Records the CRM ticket created for a ticket.
+pub async fn link_created(
+    db: &Db,
+    connection: &str,
+    ticket: &str,
+    external_id: &str,
+    status: &str,
+    updated_at: &str,
+    now_ms: i64,
+) -> AppResult<()> {
+    db.run(
+        "UPDATE crm_ticket_links SET external_id = ?, synced_status = ?, edgedesk_updated_at = ?, last_error = NULL,
+           checked_at_ms = ? WHERE connection_id = ? AND ticket_id = ?",
+        params![external_id, status, updated_at, now_ms, connection, ticket],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Records a failed creation (kept for retry, given up after 5).
+pub async fn link_failed(db: &Db, connection: &str, ticket: &str, error: &str) -> AppResult<()> {
+    db.run(
+        "UPDATE crm_ticket_links SET attempts = attempts + 1, last_error = ? WHERE connection_id = ? AND ticket_id = ?",
+        params![error, connection, ticket],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Records an agreed status (and the ticket's `updated_at` it was seen at).
+pub async fn link_synced(
+    db: &Db,
+    connection: &str,
+    ticket: &str,
+    status: &str,
+    updated_at: &str,
+    now_ms: i64,
+) -> AppResult<()> {
+    db.run(
+        "UPDATE crm_ticket_links SET synced_status = ?, edgedesk_updated_at = ?, checked_at_ms = ?
+         WHERE connection_id = ? AND ticket_id = ?",
+        params![status, updated_at, now_ms, connection, ticket],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The CRM side was read and nothing changed.
+pub async fn link_checked(db: &Db, connection: &str, ticket: &str, now_ms: i64) -> AppResult<()> {
+    db.run(
+        "UPDATE crm_ticket_links SET checked_at_ms = ? WHERE connection_id = ? AND ticket_id = ?",
+        params![now_ms, connection, ticket],
+    )
+    .await?;
+    Ok(())
+}
+
+/// A ticket's CRM links (for the ticket detail).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TicketLink {
+    /// Connection id.
+    pub connection_id: String,
+    /// Vendor.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The CRM ticket's id.
+    pub external_id: Option<String>,
+    /// Last agreed unified status.
+    pub synced_status: Option<String>,
+    /// Last creation error.
+    pub last_error: Option<String>,
+}
+
+/// The CRM tickets a ticket is mirrored as.
+pub async fn ticket_links(db: &Db, tenant: &str, ticket: &str) -> AppResult<Vec<TicketLink>> {
+    db.all(
+        "SELECT l.connection_id, c.type, l.external_id, l.synced_status, l.last_error FROM crm_ticket_links l
+         JOIN crm_connections c ON c.id = l.connection_id WHERE l.tenant_id = ? AND l.ticket_id = ?",
+        params![tenant, ticket],
+    )
+    .await
+}
+
+/// Sets a ticket's status from its CRM mirror (with `resolved_at` following the status, as a staff change would)
+/// and logs a `crm_sync` activity entry.
+pub async fn set_status_from_crm(
+    db: &Db,
+    tenant: &str,
+    ticket_id: &str,
+    status: &str,
+    detail: &serde_json::Value,
+    now: &str,
+) -> AppResult<()> {
+    let resolved_at = status
+        .parse::<crate::domain::ticket::Status>()
+        .ok()
+        .and_then(|s| s.resolved_at_after(now));
+    let patch = super::tickets::Patch {
+        status: Some(status.to_string()),
+        resolved_at,
+        ..Default::default()
+    };
+    db.batch(vec![
+        super::tickets::patch(db, tenant, ticket_id, &patch, now)?,
+        super::tickets::insert_event(
+            db,
+            &super::tickets::NewEvent {
+                id: crate::platform::uuid()?,
+                tenant,
+                ticket_id,
+                actor_id: None,
+                kind: "crm_sync",
+                detail: detail.clone(),
+                now,
+            },
+        )?,
+    ])
+    .await
+}

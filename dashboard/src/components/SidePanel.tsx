@@ -68,6 +68,11 @@ export function SidePanel({ detail, staff, assigneeRef, onTicket, onChanged, onN
               {detail.crm_customer.customer.tier ? ` · tier ${detail.crm_customer.customer.tier}` : ''}
             </span>
           )}
+          {(detail.crm_links ?? []).filter((l) => l.external_id).map((l) => (
+            <span key={l.connection_id} class="muted small" data-testid="crm-link">
+              Mirrored as {l.type} ticket #{l.external_id}{l.synced_status ? ` · ${l.synced_status}` : ''}
+            </span>
+          ))}
           {(detail.crm_customer?.customer?.metadata?.open_tickets?.length ?? 0) > 0 && (
             <ul class="muted small crm-open" data-testid="crm-open-tickets" aria-label="Open CRM tickets">
               {detail.crm_customer?.customer?.metadata?.open_tickets?.map((o) => (
