@@ -224,6 +224,11 @@ describe('live chat and calls', () => {
     assert.equal(full.code, 'room-full', 'a second listening supervisor');
     s1.send({ type: 'chat', text: 'hello' });
     assert.equal((await s1.next((f) => f.type === 'error')).code, 'not-allowed');
+    s1.send({ type: 'offer', to: r.json.peer_id, sdp: 'v=0' });
+    assert.equal((await s1.next((f) => f.type === 'error')).code, 'not-allowed', 'a listening supervisor does not offer');
+    await cust.none((f) => f.type === 'offer', 200);
+    s1.send({ type: 'answer', to: r.json.peer_id, sdp: 'v=0 answer' });
+    assert.equal((await cust.next((f) => f.type === 'answer')).sdp, 'v=0 answer', 'but answers the talking peers\' offers');
     cust.close(); s1.close();
     await api(owner, 'POST', `/api/v1/support/sessions/${r.json.call_id}/end`, {});
   });

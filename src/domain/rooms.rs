@@ -64,7 +64,8 @@ pub enum PeerRole {
     Customer,
     /// A staff member working the conversation.
     Agent,
-    /// A supervisor listening in (listen-only in calls: no chat frames; may negotiate to receive audio).
+    /// A supervisor listening in (listen-only in calls: no chat frames and no offers; the talking peers each offer
+    /// them a send-only audio connection, which they answer).
     Supervisor,
 }
 

@@ -348,6 +348,21 @@ impl DurableObject for SignalingRoom {
                 to,
                 field,
                 payload,
+            } if kind == "offer"
+                && meta.kind == RoomKind::Voice
+                && me.peer.role == PeerRole::Supervisor =>
+            {
+                let _ = (to, field, payload);
+                let _ = ws.send_with_str(error_frame(
+                    "not-allowed",
+                    "a supervisor listens in on calls: the talking peers offer, the supervisor answers",
+                ));
+            }
+            Inbound::Relay {
+                kind,
+                to,
+                field,
+                payload,
             } => {
                 let target = self
                     .state
