@@ -20,6 +20,7 @@ import { startEdgedesk } from './support/worker.mjs';
 import { launchWithMedia, login, openPage, screenshot } from './support/browser.mjs';
 
 const AGENT = { email: 'ana@demo.edgedesk.test', name: 'Ana Agent', role: 'agent', password: 'ana-agent-password-42' };
+const SUPERVISOR = { email: 'sam@demo.edgedesk.test', name: 'Sam Supervisor', role: 'supervisor', password: 'sam-supervisor-password-42' };
 
 /** Fails with the page errors (uncaught exceptions, CSP violations) listed, if any. */
 function assertNoPageErrors(...lists) {
@@ -112,6 +113,20 @@ const rtc = (page) => page.evaluate(async () => {
       paused: el.paused },
   };
 });
+
+/** Every RTCPeerConnection of the page, in creation order: its state and its audio RTP counters. */
+const allPcs = (page) => page.evaluate(() => Promise.all((window.__edgedeskPcs ?? []).map(async (pc) => {
+  const stats = [...(await pc.getStats()).values()];
+  const inbound = stats.find((s) => s.type === 'inbound-rtp' && s.kind === 'audio');
+  const outbound = stats.find((s) => s.type === 'outbound-rtp' && s.kind === 'audio');
+  return {
+    connectionState: pc.connectionState,
+    received: inbound?.packetsReceived ?? 0,
+    sent: outbound?.packetsSent ?? 0,
+    hasOutbound: !!outbound,
+    directions: pc.getTransceivers().map((t) => t.currentDirection),
+  };
+})));
 
 /** Polls `fn` until `ok(value)`; fails with the last value. */
 async function until(fn, ok, what, ms = 15_000) {
@@ -393,5 +408,88 @@ describe('live support in the browser: widget on another origin, agent console',
     await page.getByTestId('queue-empty').waitFor();
 
     assertNoPageErrors(s.staff.errors, s.customer.errors);
+  });
+
+  test('a supervisor listens in on a call: both talking peers offer it send-only audio, it hears both and sends nothing, the call is unaffected', async (t) => {
+    const s = await setup(t);
+    const { h, owner, page, cust } = s;
+    await s.goOnline();
+    await createStaff(h, owner, SUPERVISOR);
+
+    // Customer calls, the agent accepts, their call connects (as in the first test).
+    const started = await customerStarts(s, 'call', { name: 'Lena Listen', email: 'lena@example.com' });
+    const callId = started.call_id;
+    assert.equal(started.status, 'active', 'auto-assigned to the online agent');
+    const ring = page.locator(`[data-testid=incoming-call][data-session-id="${callId}"]`);
+    await ring.getByTestId('call-accept').click();
+    await page.locator('[data-testid=call-state][data-state=connected]').waitFor();
+    await cust.waitForFunction(() => window.EdgedeskWidget?.state().connectionState === 'connected');
+
+    // The supervisor, in a third browser context, finds the call among all conversations and listens in.
+    const sup = await openPage(browser);
+    t.after(() => sup.context.close().catch(() => undefined));
+    await sup.context.addInitScript(trackPeerConnections);
+    const sp = sup.page;
+    await login(sp, h.url, { email: SUPERVISOR.email, password: SUPERVISOR.password });
+    await sp.getByTestId('nav-support').click();
+    const item = sp.locator(`[data-testid=all-session][data-session-id="${callId}"][data-kind=voice]`);
+    await item.waitFor();
+    assert.match(await item.textContent(), /Lena Listen.*with Ana Agent/);
+    await item.getByTestId('listen-button').click();
+    await sp.locator(`[data-testid=conversation][data-session-id="${callId}"][data-kind=voice]`).waitFor();
+
+    // Two receive-only connections, one from each talking peer, both connected; two audio elements play them.
+    const listenState = sp.locator('[data-testid=listen-state][data-peers-connected="2"]');
+    await listenState.waitFor();
+    assert.match(await listenState.textContent(), /Listening in.*Lena Listen \(customer\): connected.*Ana Agent \(agent\): connected/);
+    assert.deepEqual(await sp.getByTestId('listen-peer').evaluateAll((els) => els.map((e) => e.dataset.role)), ['customer', 'agent']);
+    assert.equal(await sp.evaluate(() => window.EdgedeskConsole.state().role), 'supervisor');
+    const supPcs = await until(() => allPcs(sp), (pcs) => pcs.length === 2 && pcs.every((p) => p.connectionState === 'connected'
+      && p.received > 0), 'supervisor: two connections receiving audio');
+    for (const p of supPcs) {
+      assert.equal(p.sent, 0, `the supervisor sends no audio: ${JSON.stringify(p)}`);
+      assert.deepEqual(p.directions, ['recvonly'], JSON.stringify(p));
+    }
+    const audios = await sp.getByTestId('listen-audio').evaluateAll((els) => els.map((el) => {
+      const track = el.srcObject?.getAudioTracks?.()[0];
+      return { role: el.dataset.role, readyState: track?.readyState, paused: el.paused };
+    }));
+    assert.deepEqual(audios, [
+      { role: 'customer', readyState: 'live', paused: false },
+      { role: 'agent', readyState: 'live', paused: false },
+    ]);
+
+    // The customer and the agent each have their call (first connection) plus a send-only one to the supervisor.
+    for (const [who, p] of [['customer', cust], ['agent', page]]) {
+      const pcs = await until(() => allPcs(p), (x) => x.length === 2 && x[1].connectionState === 'connected' && x[1].sent > 0,
+        `${who}: sending audio to the supervisor`);
+      assert.equal(pcs[0].connectionState, 'connected', `${who}: the call stays connected`);
+      assert.deepEqual(pcs[1].directions, ['sendonly'], `${who}: ${JSON.stringify(pcs[1])}`);
+      assert.equal(pcs[1].received, 0, `${who}: nothing comes back from the supervisor`);
+    }
+    // The call itself still carries audio both ways.
+    const before = await Promise.all([cust, page].map(async (p) => (await allPcs(p))[0].received));
+    await until(() => Promise.all([cust, page].map(async (p) => (await allPcs(p))[0].received)),
+      (now) => now[0] > before[0] && now[1] > before[1], 'the call\'s audio keeps flowing');
+    assert.equal(await cust.evaluate(() => window.EdgedeskWidget.state().connectionState), 'connected');
+    assert.equal(await page.evaluate(() => window.EdgedeskConsole.state().connectionState), 'connected');
+    await page.getByTestId('transcript-notice').filter({ hasText: 'Sam Supervisor is listening in' }).waitFor();
+
+    // Listen-only: no composer (the room refuses a supervisor's chat in a call), no mute / hang-up of the call.
+    assert.equal(await sp.getByTestId('console-input').count(), 0);
+    assert.equal(await sp.getByTestId('console-send').count(), 0);
+    assert.ok(await sp.getByTestId('listen-only-note').isVisible());
+    assert.equal(await sp.getByTestId('hangup-button').count(), 0);
+    await screenshot(sp, 'support-listen-in');
+
+    // The supervisor stops listening: the talking peers close its connections, their call goes on.
+    await sp.getByTestId('stop-listening').click();
+    await sp.getByTestId('no-conversation').waitFor();
+    for (const [who, p] of [['customer', cust], ['agent', page]]) {
+      const pcs = await until(() => allPcs(p), (x) => x[1]?.connectionState === 'closed', `${who}: the listen-in connection closed`);
+      assert.equal(pcs[0].connectionState, 'connected', `${who}: the call stays connected`);
+    }
+
+    assertNoPageErrors(s.staff.errors, s.customer.errors, sup.errors);
   });
 });

@@ -2,6 +2,8 @@
 // (components/Support.tsx) and the customer widget (widget/widget.ts): the frame types, a room socket that keeps
 // itself alive (ping every 25 s) and reconnects with backoff (1 s, 2 s, 4 s … 15 s) to the same peer id, and one
 // WebRTC voice connection. The customer offers (audio + the `edgedesk` data channel), the agent answers.
+// Listen-in: a supervisor in a call room never offers; each talking peer (customer, agent) offers it a second,
+// send-only audio connection of the same microphone track (`offerSendOnly`), which the supervisor answers receive-only.
 // Plain DOM TypeScript, no Preact: the widget bundle stays small.
 
 export type PeerRole = 'customer' | 'agent' | 'supervisor';
@@ -225,6 +227,23 @@ export class CallPeer {
     this.ev.send({ type: 'offer', to: this.remote, sdp: this.pc.localDescription?.sdp ?? '' });
   }
 
+  /**
+   * A talking peer to a listening supervisor: the microphone's track on a `sendonly` transceiver (no data channel),
+   * offers. Without a microphone the transceiver sends nothing, but the supervisor still gets a connection.
+   */
+  async offerSendOnly(mic: MediaStream | null): Promise<void> {
+    this.mic = mic;
+    const track = mic?.getAudioTracks()[0];
+    if (mic && track) {
+      track.enabled = !this.muted;
+      this.pc.addTransceiver(track, { direction: 'sendonly', streams: [mic] });
+    } else {
+      this.pc.addTransceiver('audio', { direction: 'sendonly' });
+    }
+    await this.pc.setLocalDescription(await this.pc.createOffer());
+    this.ev.send({ type: 'offer', to: this.remote, sdp: this.pc.localDescription?.sdp ?? '' });
+  }
+
   /** The agent: takes the offer, adds the microphone once it is there, answers. */
   async answer(sdp: string, mic: Promise<MediaStream | null> | MediaStream | null): Promise<void> {
     await this.pc.setRemoteDescription({ type: 'offer', sdp });
@@ -236,7 +255,7 @@ export class CallPeer {
     this.ev.send({ type: 'answer', to: this.remote, sdp: this.pc.localDescription?.sdp ?? '' });
   }
 
-  /** The customer gets the agent's answer. */
+  /** The offerer gets the answer (the customer from the agent; a talking peer from a listening supervisor). */
   async answered(sdp: string): Promise<void> {
     if (this.pc.signalingState !== 'have-local-offer') return;
     await this.pc.setRemoteDescription({ type: 'answer', sdp });

@@ -5,7 +5,9 @@
 // (docs/api.md, "Live chat and WebRTC voice"). `data-tenant` is required: without it the widget shows nothing and
 // logs one console warning (fail closed, never another tenant's queue). When the agent's peer leaves the room the
 // call is closed and the next agent to join gets a fresh offer; a connection that fails is offered again on a new
-// RTCPeerConnection. Everything lives in an open Shadow DOM root so the site's CSS cannot reach it; the styles are
+// RTCPeerConnection. A supervisor listening in on a call (a `supervisor` peer in the room) gets a second,
+// send-only connection of the same microphone track, offered by the customer and closed when it leaves (the agent's
+// call is not touched). Everything lives in an open Shadow DOM root so the site's CSS cannot reach it; the styles are
 // a constructed stylesheet (not subject to the site's style-src), or a <style> element inside the root where
 // constructed stylesheets are missing. Text is only ever set as textContent. The bundle is kept ASCII-only (the host
 // page may not be UTF-8): no literal non-ASCII characters in strings.
@@ -135,6 +137,8 @@ function createWidget(): Widget | null {
   /** Failed connections in a row (re-offers back off: 1 s, 2 s, 4 s ... 15 s); reset once connected. */
   let failures = 0;
   const peers = new Map<string, RoomPeer>();
+  /** Send-only audio connections to listening supervisors, by their peer id. */
+  const listens = new Map<string, CallPeer>();
   const seen = new Set<string>();
   let lastSystem = '';
   let typingTimer: number | undefined;
@@ -281,6 +285,8 @@ function createWidget(): Widget | null {
     ice = s.ice_servers ?? [];
     status = s.status === 'active' ? 'active' : 'queued';
     peers.clear();
+    listens.forEach((l) => l.close());
+    listens.clear();
     seen.clear();
     lastSystem = '';
     muted = false;
@@ -352,6 +358,39 @@ function createWidget(): Widget | null {
     }, delay);
   }
 
+  /**
+   * A supervisor listens in: a second RTCPeerConnection that only sends the microphone to it (the customer offers,
+   * the supervisor answers). `fresh` replaces a connection that exists (the supervisor joined anew: its side is
+   * new); otherwise one that is still healthy is kept (this socket reconnected). A failed one is offered again after
+   * a short pause while the supervisor is still in the room.
+   */
+  function listenTo(sup: string, fresh: boolean): void {
+    if (!isCall || finished() || !socket) return;
+    const old = listens.get(sup);
+    if (old && !fresh && ['new', 'connecting', 'connected'].includes(old.pc.connectionState)) return;
+    old?.close();
+    const l = new CallPeer(sup, ice, {
+      send: (f) => socket?.send(f) ?? false,
+      state: (st) => {
+        if (st === 'failed' && listens.get(sup) === l) {
+          setTimeout(() => {
+            if (listens.get(sup) === l && peers.get(sup)?.role === 'supervisor') listenTo(sup, true);
+          }, 2000);
+        }
+      },
+      track: () => undefined, // send-only: nothing comes back
+      data: () => undefined,
+    });
+    listens.set(sup, l);
+    l.setMuted(muted);
+    l.offerSendOnly(mic).catch(() => dropListen(sup)); // the agent's call does not depend on it
+  }
+
+  function dropListen(sup: string): void {
+    listens.get(sup)?.close();
+    listens.delete(sup);
+  }
+
   /** Closes the call with a peer that is gone; the next agent to join gets a fresh offer. */
   function dropCall(): void {
     call?.close();
@@ -369,6 +408,8 @@ function createWidget(): Widget | null {
     connLine.hidden = true;
     socket?.stop();
     call?.close();
+    listens.forEach((l) => l.close());
+    listens.clear();
     release(mic);
     mic = null;
     audio.srcObject = null;
@@ -384,17 +425,21 @@ function createWidget(): Widget | null {
         f.peers.forEach((p) => peers.set(p.peer_id, p));
         if (f.ice_servers?.length) ice = f.ice_servers;
         if (call && !peers.has(call.remote)) dropCall(); // it left while this socket was away
+        for (const id of [...listens.keys()]) if (peers.get(id)?.role !== 'supervisor') dropListen(id);
         const agent = f.peers.find((p) => p.role === 'agent');
         if (agent) offerTo(agent.peer_id);
+        f.peers.filter((p) => p.role === 'supervisor').forEach((p) => listenTo(p.peer_id, false));
         break;
       }
       case 'peer-joined':
         peers.set(f.peer_id, { peer_id: f.peer_id, role: f.role, name: f.name });
         if (f.role === 'agent') offerTo(f.peer_id);
+        if (f.role === 'supervisor') listenTo(f.peer_id, true);
         break;
       case 'peer-left':
         peers.delete(f.peer_id);
         if (call && f.peer_id === call.remote) dropCall();
+        dropListen(f.peer_id);
         break;
       case 'queue':
         if (status !== 'active') {
@@ -424,11 +469,14 @@ function createWidget(): Widget | null {
       case 'typing':
         if (f.from !== myPeer()) showTyping(peers.get(f.from)?.name ?? 'The agent');
         break;
+      // Routed by sender: the agent's call, or a listening supervisor's connection.
       case 'answer':
         if (call && f.from === call.remote) call.answered(f.sdp).catch((e: unknown) => fail(message(e)));
+        else listens.get(f.from)?.answered(f.sdp).catch(() => dropListen(f.from));
         break;
       case 'ice-candidate':
         if (call && f.from === call.remote) void call.candidate(f.candidate);
+        else void listens.get(f.from)?.candidate(f.candidate);
         break;
       case 'ended':
         finish('ended', 'The conversation has ended. Thank you for contacting us!');
@@ -502,6 +550,7 @@ function createWidget(): Widget | null {
     muted = !muted;
     mic?.getAudioTracks().forEach((t) => (t.enabled = !muted));
     call?.setMuted(muted);
+    listens.forEach((l) => l.setMuted(muted));
     muteBtn.textContent = muted ? 'Unmute' : 'Mute';
     muteBtn.setAttribute('aria-pressed', String(muted));
   });

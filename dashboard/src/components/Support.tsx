@@ -1,9 +1,12 @@
 // The live support console (/support, every staff role; loaded lazily): availability, the queue, my conversations,
 // one conversation at a time (history + the room WebSocket: transcript, composer, typing, transfer / escalate /
 // end), incoming calls (Accept → answer the customer's WebRTC offer, and only the customer's; mute, hang up; text
-// on the peer-to-peer data channel is masked here, ../mask.ts) and, for supervisor+, the live metrics. The lists
-// refresh on every `support` frame of the live channel and every 10 s. The room protocol and the WebRTC plumbing are
-// in ../room.ts (shared with the customer widget).
+// on the peer-to-peer data channel is masked here, ../mask.ts) and, for supervisor+, the live metrics and every
+// active conversation ("All conversations": Listen / Join). Listen-in: a supervisor opening someone else's call joins
+// its room as `supervisor`, never offers and never writes; the customer and the agent each offer it a send-only audio
+// connection, answered receive-only and played on its own <audio> element; the agent's console makes that offer
+// (the customer's widget the other). The lists refresh on every `support` frame of the live channel and every 10 s.
+// The room protocol and the WebRTC plumbing are in ../room.ts (shared with the customer widget).
 // Test hook: window.EdgedeskConsole = { sendData(text), state() } while this page is open.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import {
@@ -27,6 +30,11 @@ interface ConsoleState {
   peerId: string | null;
   socket: SocketStatus;
   connectionState: RTCPeerConnectionState | null;
+  /** My role in the room (from its welcome). */
+  role: PeerRole | null;
+  /** The listen-in connections by remote peer id: a supervisor's from the customer and the agent, or the agent's to a
+   * listening supervisor. */
+  listening: Record<string, RTCPeerConnectionState>;
 }
 
 declare global {
@@ -35,7 +43,9 @@ declare global {
   }
 }
 
-const IDLE: ConsoleState = { sessionId: null, roomId: null, peerId: null, socket: 'closed', connectionState: null };
+const IDLE: ConsoleState = {
+  sessionId: null, roomId: null, peerId: null, socket: 'closed', connectionState: null, role: null, listening: {},
+};
 
 /** The open conversation's call, for the window hook. */
 const current: { call: CallPeer | null; state: ConsoleState } = { call: null, state: { ...IDLE } };
@@ -63,6 +73,8 @@ export function Support({ params }: { params: URLSearchParams }) {
   const [avail, setAvail] = useState<SupportMe | null>(null);
   const [queue, setQueue] = useState<QueuedSession[] | null>(null);
   const [mine, setMine] = useState<SupportSession[] | null>(null);
+  /** Every active conversation (supervisor+). */
+  const [all, setAll] = useState<SupportSession[] | null>(null);
   const [metrics, setMetrics] = useState<SupportMetrics | null>(null);
   /** Calls assigned to me: answered (true) or still ringing (false); absent while unknown. */
   const [answered, setAnswered] = useState<Record<string, boolean>>({});
@@ -86,16 +98,18 @@ export function Support({ params }: { params: URLSearchParams }) {
     }
     inFlight.current = true;
     try {
-      const [st, q, m, mt] = await Promise.all([
+      const [st, q, m, mt, everyone] = await Promise.all([
         api.supportMe(),
         api.supportQueue(),
         api.supportSessions({ status: 'active', mine: true }),
         supervisor ? api.supportMetrics(1) : Promise.resolve(null),
+        supervisor ? api.supportSessions({ status: 'active' }) : Promise.resolve(null),
       ]);
       setAvail(st);
       setQueue(q.sessions);
       setMine(m.sessions);
       setMetrics(mt);
+      setAll(everyone?.sessions ?? null);
       setLoadError(null);
       // A call assigned to me rings until I accept it (the call record then has answered_at).
       const unknown = m.sessions.filter((s) => s.kind === 'voice' && answeredRef.current[s.id] !== true);
@@ -142,7 +156,11 @@ export function Support({ params }: { params: URLSearchParams }) {
   useEffect(() => {
     window.EdgedeskConsole = {
       sendData: (text) => current.call?.sendData(text) ?? false,
-      state: () => ({ ...current.state, connectionState: current.call?.pc.connectionState ?? current.state.connectionState }),
+      state: () => ({
+        ...current.state,
+        connectionState: current.call?.pc.connectionState ?? current.state.connectionState,
+        listening: { ...current.state.listening },
+      }),
     };
     return () => {
       delete window.EdgedeskConsole;
@@ -203,6 +221,7 @@ export function Support({ params }: { params: URLSearchParams }) {
   }
 
   const incoming = (mine ?? []).filter((s) => s.kind === 'voice' && answered[s.id] === false);
+  const others = (all ?? []).filter((s) => s.assigned_to !== me.staff.staff_id);
   const status = avail?.support_status;
 
   return (
@@ -280,6 +299,36 @@ export function Support({ params }: { params: URLSearchParams }) {
               </ul>
             )}
           </section>
+          {supervisor && (
+            <section class="panel" data-testid="all-sessions" aria-label="All conversations">
+              <h2>All conversations {all && <span class="count" data-testid="all-sessions-count">{others.length}</span>}</h2>
+              {!all ? <Loading /> : others.length === 0 ? <p class="muted small" data-testid="all-sessions-empty">No one else is in a conversation.</p> : (
+                <ul class="session-list">
+                  {others.map((s) => (
+                    <li key={s.id} class={`session-item ${s.id === selected ? 'active' : ''}`} data-testid="all-session"
+                      data-session-id={s.id} data-kind={s.kind}>
+                      <KindMark kind={s.kind} />
+                      <span class="session-text">
+                        <strong>{s.customer_name}</strong>
+                        <span class="muted small">
+                          {s.assigned_name ? `with ${s.assigned_name}` : 'unassigned'} · since {formatDate(s.assigned_at ?? s.created_at)}
+                          {s.escalated && <span class="tag tag-warn">escalated</span>}
+                        </span>
+                      </span>
+                      {s.kind === 'voice' ? (
+                        <button type="button" class="button small" data-testid="listen-button" disabled={s.id === selected}
+                          title="Listen in on this call: you hear both sides, they do not hear you"
+                          onClick={() => navigate(sessionPath(s.id))}>Listen</button>
+                      ) : (
+                        <button type="button" class="button small" data-testid="join-button" disabled={s.id === selected}
+                          onClick={() => navigate(sessionPath(s.id))}>Join</button>
+                      )}
+                    </li>
+                  ))}
+                </ul>
+              )}
+            </section>
+          )}
         </div>
         <section class="support-main">
           {selected ? (
@@ -335,6 +384,21 @@ function MetricsStrip({ m }: { m: SupportMetrics | null }) {
   );
 }
 
+/** What a listening supervisor hears from one talking peer. */
+interface Heard {
+  role: PeerRole;
+  name: string;
+  state: RTCPeerConnectionState;
+  stream: MediaStream | null;
+}
+
+/** Plays `stream` on an <audio> element (a ref callback: runs on every render, sets it only when it changed). */
+function playOn(el: HTMLAudioElement | null, stream: MediaStream | null) {
+  if (!el || el.srcObject === stream) return;
+  el.srcObject = stream;
+  if (stream) el.play().catch(() => undefined);
+}
+
 interface Line {
   id: string;
   kind: 'chat' | 'notice';
@@ -373,9 +437,18 @@ function Conversation({ id, tick, answered, onChanged, onLeave }: {
   const [text, setText] = useState('');
   const [transferTo, setTransferTo] = useState('');
   const [busy, setBusy] = useState(false);
+  /** My role in the room, from its welcome (null until then). */
+  const [role, setRole] = useState<PeerRole | null>(null);
+  /** A supervisor listening in: one receive-only connection per talking peer. */
+  const [heard, setHeard] = useState<Record<string, Heard>>({});
 
   const socketRef = useRef<RoomSocket | null>(null);
   const callRef = useRef<CallPeer | null>(null);
+  const roleRef = useRef<PeerRole | null>(null);
+  const mutedRef = useRef(false);
+  mutedRef.current = muted;
+  /** Listen-in connections by remote peer id: the supervisor's receive-only ones, or the agent's send-only ones. */
+  const listensRef = useRef(new Map<string, CallPeer>());
   const micRef = useRef<Promise<MediaStream | null> | null>(null);
   const peersRef = useRef(new Map<string, RoomPeer>());
   const iceRef = useRef<RTCIceServer[]>([]);
@@ -423,6 +496,7 @@ function Conversation({ id, tick, answered, onChanged, onLeave }: {
   }
 
   function closeCall() {
+    for (const id of [...listensRef.current.keys()]) dropListen(id);
     callRef.current?.close();
     callRef.current = null;
     current.call = null;
@@ -463,24 +537,113 @@ function Conversation({ id, tick, answered, onChanged, onLeave }: {
     }
   }
 
+  function dropListen(peer: string) {
+    const l = listensRef.current.get(peer);
+    listensRef.current.delete(peer);
+    l?.close();
+    delete current.state.listening[peer];
+    setHeard((h) => {
+      if (!(peer in h)) return h;
+      const next = { ...h };
+      delete next[peer];
+      return next;
+    });
+  }
+
+  function listenEvents(peer: string, get: () => CallPeer | undefined, onTrack: (stream: MediaStream) => void) {
+    return {
+      send: (f: object) => socketRef.current?.send(f) ?? false,
+      state: (st: RTCPeerConnectionState) => {
+        const me = get();
+        if (!me || listensRef.current.get(peer) !== me) return;
+        current.state.listening[peer] = st;
+        setHeard((h) => (h[peer] ? { ...h, [peer]: { ...h[peer], state: st } } : h));
+        if (st === 'failed' && roleRef.current === 'agent') {
+          // The agent offers again (the supervisor cannot) while it is still in the room.
+          window.setTimeout(() => {
+            if (listensRef.current.get(peer) === me && peersRef.current.get(peer)?.role === 'supervisor') void offerListen(peer, true);
+          }, 2000);
+        }
+      },
+      track: onTrack,
+      data: () => undefined,
+    };
+  }
+
+  /**
+   * The agent in a call, to a listening supervisor: a second connection that only sends my microphone (the same
+   * track as the call's, so mute applies to both). `fresh` replaces one that exists (the supervisor joined anew);
+   * otherwise a healthy one is kept (my socket reconnected).
+   */
+  async function offerListen(sup: string, fresh: boolean) {
+    const old = listensRef.current.get(sup);
+    if (old && !fresh && ['new', 'connecting', 'connected'].includes(old.pc.connectionState)) return;
+    if (old) dropListen(sup);
+    if (!micRef.current) micRef.current = microphone();
+    const mic = micRef.current;
+    const l: CallPeer = new CallPeer(sup, iceRef.current, listenEvents(sup, () => l, () => undefined));
+    listensRef.current.set(sup, l);
+    current.state.listening[sup] = l.pc.connectionState;
+    l.setMuted(mutedRef.current);
+    try {
+      const stream = await mic;
+      if (listensRef.current.get(sup) !== l) return;
+      await l.offerSendOnly(stream);
+    } catch {
+      if (listensRef.current.get(sup) === l) dropListen(sup); // the call with the customer does not depend on it
+    }
+  }
+
+  /** A supervisor listening in answers a talking peer's offer receive-only (never with a microphone). */
+  async function answerListen(from: string, sdp: string) {
+    if (listensRef.current.has(from)) dropListen(from);
+    const p = peersRef.current.get(from);
+    const l: CallPeer = new CallPeer(from, iceRef.current, listenEvents(from, () => l, (stream) => {
+      if (listensRef.current.get(from) === l) setHeard((h) => (h[from] ? { ...h, [from]: { ...h[from], stream } } : h));
+    }));
+    listensRef.current.set(from, l);
+    current.state.listening[from] = l.pc.connectionState;
+    setHeard((h) => ({
+      ...h,
+      [from]: { role: p?.role ?? 'customer', name: p?.name ?? from, state: l.pc.connectionState, stream: h[from]?.stream ?? null },
+    }));
+    try {
+      await l.answer(sdp, null);
+    } catch (e) {
+      setError(`Could not listen in: ${errorMessage(e)}`);
+    }
+  }
+
   // Room frames go through a ref so the socket always reaches the latest render's state.
   const onFrame = useRef<(f: RoomFrame) => void>(() => undefined);
   onFrame.current = (f) => {
     const mine = socketRef.current?.peerId;
     switch (f.type) {
-      case 'welcome':
+      case 'welcome': {
         peersRef.current = new Map(f.peers.map((p) => [p.peer_id, p]));
         iceRef.current = f.ice_servers ?? [];
         current.state.peerId = f.peer_id;
+        current.state.role = f.role;
+        roleRef.current = f.role;
+        setRole(f.role);
+        // Listen-in connections with peers that left while this socket was away are over.
+        for (const id of [...listensRef.current.keys()]) if (!peersRef.current.has(id)) dropListen(id);
+        const voice = f.kind ? f.kind === 'voice' : isVoice;
+        if (voice && f.role === 'agent') {
+          f.peers.filter((p) => p.role === 'supervisor').forEach((p) => void offerListen(p.peer_id, false));
+        }
         break;
+      }
       case 'peer-joined':
         peersRef.current.set(f.peer_id, { peer_id: f.peer_id, role: f.role, name: f.name });
-        addNotice(`${f.name} joined`);
+        addNotice(f.role === 'supervisor' && isVoice ? `${f.name} is listening in` : `${f.name} joined`);
+        if (isVoice && f.role === 'supervisor' && roleRef.current === 'agent') void offerListen(f.peer_id, true);
         break;
       case 'peer-left': {
         const p = peersRef.current.get(f.peer_id);
         peersRef.current.delete(f.peer_id);
         if (p) addNotice(`${p.name} left`);
+        if (listensRef.current.has(f.peer_id)) dropListen(f.peer_id);
         break;
       }
       case 'chat':
@@ -490,13 +653,26 @@ function Conversation({ id, tick, answered, onChanged, onLeave }: {
       case 'typing':
         if (f.from !== mine) showTyping(peersRef.current.get(f.from)?.name ?? 'The customer');
         break;
-      case 'offer':
-        // Only the session's customer offers the call; an offer from any other peer (a supervisor's console) is
-        // ignored, so it can never replace the customer's call.
-        if (isVoice && peersRef.current.get(f.from)?.role === 'customer') void answerCall(f.from, f.sdp);
+      case 'offer': {
+        const from = peersRef.current.get(f.from)?.role;
+        if (!isVoice) break;
+        if (roleRef.current === 'supervisor') {
+          // Listening in: the customer and the agent each offer me their audio.
+          if (from === 'customer' || from === 'agent') void answerListen(f.from, f.sdp);
+        } else if (from === 'customer') {
+          // Only the session's customer offers the call; an offer from any other peer is ignored, so it can never
+          // replace the customer's call.
+          void answerCall(f.from, f.sdp);
+        }
+        break;
+      }
+      case 'answer':
+        // A listening supervisor answers my send-only offer.
+        if (roleRef.current === 'agent') void listensRef.current.get(f.from)?.answered(f.sdp).catch(() => dropListen(f.from));
         break;
       case 'ice-candidate':
         if (callRef.current?.remote === f.from) void callRef.current.candidate(f.candidate);
+        else void listensRef.current.get(f.from)?.candidate(f.candidate);
         break;
       case 'transferred':
         addNotice(`Transferred to ${f.agent_name}`);
@@ -532,7 +708,7 @@ function Conversation({ id, tick, answered, onChanged, onLeave }: {
       },
     );
     socketRef.current = socket;
-    current.state = { sessionId: id, roomId, peerId: null, socket: 'connecting', connectionState: null };
+    current.state = { ...IDLE, sessionId: id, roomId, socket: 'connecting', listening: {} };
     socket.start();
     return () => {
       socket.stop();
@@ -604,6 +780,7 @@ function Conversation({ id, tick, answered, onChanged, onLeave }: {
     const next = !muted;
     setMuted(next);
     callRef.current?.setMuted(next);
+    listensRef.current.forEach((l) => l.setMuted(next));
   }
 
   if (!detail) {
@@ -615,6 +792,11 @@ function Conversation({ id, tick, answered, onChanged, onLeave }: {
   const canTransfer = live && (assignedToMe || atLeast(me.staff.role, 'team_lead'));
   const others = staff.filter((x) => x.status === 'active' && x.staff_id !== myId && x.staff_id !== session.assigned_to);
   const dot = sock === 'open' ? 'open' : sock === 'closed' ? 'closed' : 'connecting';
+  // Listening in: my role in the room once it said so, before that what the server will make me (staff who are not
+  // the assignee join as supervisor).
+  const listening = isVoice && (role ? role === 'supervisor' : !assignedToMe && supervisor);
+  const heardList = Object.entries(heard).sort(([, a], [, b]) => (a.role === b.role ? 0 : a.role === 'customer' ? -1 : 1));
+  const connectedCount = heardList.filter(([, x]) => x.state === 'connected').length;
 
   return (
     <div class="card conversation" data-testid="conversation" data-session-id={session.id} data-status={session.status}
@@ -639,7 +821,28 @@ function Conversation({ id, tick, answered, onChanged, onLeave }: {
       {isVoice && live && assignedToMe && !answeredNow && (
         <div class="banner banner-info" data-testid="call-ringing">This call is ringing: accept it above to join.</div>
       )}
-      {isVoice && (
+      {listening && roomId && (
+        <div class="call-bar listen-bar" data-testid="listen-bar">
+          <span class="listen-state" role="status" data-testid="listen-state" data-peers={heardList.length}
+            data-peers-connected={connectedCount}>
+            <strong>Listening in</strong>
+            {heardList.length === 0 ? <span class="muted"> · waiting for the call's audio…</span> : heardList.map(([peer, x]) => (
+              <span key={peer} class="listen-peer" data-testid="listen-peer" data-role={x.role} data-state={x.state}>
+                {' · '}{x.name} ({x.role}): <strong>{x.state}</strong>
+              </span>
+            ))}
+          </span>
+          {heardList.map(([peer, x]) => (
+            <audio key={peer} autoplay data-testid="listen-audio" data-role={x.role} data-peer-id={peer}
+              ref={(el) => playOn(el, x.stream)} />
+          ))}
+          <span class="muted small">They do not hear you.</span>
+          <button type="button" class="button small" onClick={() => navigate('/support')} data-testid="stop-listening">
+            Stop listening
+          </button>
+        </div>
+      )}
+      {isVoice && !listening && (
         <div class={`call-bar ${roomId ? '' : 'call-bar-idle'}`} data-testid="call-bar">
           <span>Call: <strong data-testid="call-state" data-state={callState ?? 'none'}>{callState ?? (roomId ? 'waiting' : '—')}</strong></span>
           <audio ref={audioRef} autoplay data-testid="remote-audio" />
@@ -675,7 +878,10 @@ function Conversation({ id, tick, answered, onChanged, onLeave }: {
       </ol>
       <div class="typing-line" data-testid="typing-indicator" aria-live="polite">{typing ? `${typing} is typing…` : ''}</div>
 
-      {roomId && (
+      {roomId && listening && (
+        <p class="muted small listen-note" data-testid="listen-only-note">You are listening in: supervisors cannot write in a call.</p>
+      )}
+      {roomId && !listening && (
         <form class="console-composer" onSubmit={send}>
           <textarea value={text} rows={2} placeholder="Write a message… (Enter sends, Shift+Enter for a new line)"
             aria-label="Message" data-testid="console-input" maxLength={4000}
