@@ -120,13 +120,14 @@ export function StaffPage() {
 function TeamInput({ staff, disabled, onSave }: { staff: Staff; disabled: boolean; onSave: (team: string | null) => void }) {
   const [v, setV] = useState(staff.team ?? '');
   useEffect(() => setV(staff.team ?? ''), [staff.team]);
-  const save = () => {
-    const next = v.trim() || null;
+  // The input's own value, not the state: Enter right after typing may come before the state re-renders.
+  const save = (value: string) => {
+    const next = value.trim() || null;
     if (next !== (staff.team ?? null)) onSave(next);
   };
   return (
     <input class="team-input" aria-label={`Team of ${staff.name}`} value={v} placeholder="—" disabled={disabled}
-      onInput={(e) => setV(e.currentTarget.value)} onBlur={save} data-testid="staff-team"
+      onInput={(e) => setV(e.currentTarget.value)} onBlur={(e) => save(e.currentTarget.value)} data-testid="staff-team"
       onKeyDown={(e) => { if (e.key === 'Enter') e.currentTarget.blur(); }} />
   );
 }
