@@ -185,6 +185,13 @@ describe('live chat and calls', () => {
 
     cust.send({ type: 'ping' });
     await cust.next((f) => f.type === 'pong', 'pong');
+    // Anyone joining later (here the owner, as a supervisor) gets the conversation so far.
+    const peek = await connect(`${h.url.replace(/^http/, 'ws')}/api/v1/rooms/${r.json.room_id}/ws?token=${owner}`);
+    const seen = await peek.next((f) => f.type === 'welcome');
+    assert.deepEqual(seen.history.map((m) => [m.id, m.text]), [[chat.id, chat.text]], 'the welcome replays the masked history');
+    await cust.next((f) => f.type === 'peer-joined' && f.peer_id === seen.peer_id);
+    peek.close();
+    await cust.next((f) => f.type === 'peer-left' && f.peer_id === seen.peer_id);
 
     // The agent's connection drops and comes back with the same peer id: the old socket is replaced.
     const ag2 = await staffWs(agent, r.json.room_id);

@@ -2,7 +2,7 @@
 //! conversation, room tokens and TURN credentials. Pure; the Durable Object is `rooms::signaling`.
 //!
 //! Protocol (JSON text frames, at most [`MAX_FRAME_BYTES`]):
-//! - server → client on connect: `{"type":"welcome","peer_id","role","peers":[{"peer_id","role","name"}],
+//! - server → client on connect: `{"type":"welcome","peer_id","role","peers":[{"peer_id","role","name"}],"history":[chat…],
 //!   "ice_servers":[…]}`; then `{"type":"peer-joined","peer_id","role","name"}` / `{"type":"peer-left","peer_id"}`
 //!   to the others.
 //! - relay: `{"type":"offer"|"answer"|"ice-candidate","to":<peer_id>,"sdp"|"candidate":…}` goes only to `to`, with

@@ -55,6 +55,9 @@ pub struct RoomMeta {
     pub deadline_ms: i64,
 }
 
+/// Most chat messages replayed in `welcome.history`.
+const HISTORY_MAX: usize = 100;
+
 /// A peer's attachment: who it is, and whether a reconnect replaced it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Attached {
@@ -197,8 +200,23 @@ impl SignalingRoom {
             .iter()
             .map(|(_, a)| serde_json::json!({"peer_id": a.peer.peer_id, "role": a.peer.role, "name": a.peer.name}))
             .collect();
+        // The conversation so far (masked as stored), so a reloaded page or a reconnect shows it again.
+        let history: Vec<serde_json::Value> = match self.env.d1("DB") {
+            Ok(d1) => store::messages(&Db::new(d1), &meta.tenant, &meta.session_id)
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .rev()
+                .take(HISTORY_MAX)
+                .rev()
+                .map(|m| serde_json::json!({"type": "chat", "id": m.id, "from": m.peer_id, "role": m.role,
+                    "name": m.sender_name, "text": m.text, "ts": m.created_at}))
+                .collect(),
+            Err(_) => Vec::new(),
+        };
         let welcome = serde_json::json!({"type": "welcome", "peer_id": peer.peer_id, "role": peer.role,
-            "name": peer.name, "kind": meta.kind, "session_id": meta.session_id, "peers": others, "ice_servers": ice});
+            "name": peer.name, "kind": meta.kind, "session_id": meta.session_id, "peers": others, "ice_servers": ice,
+            "history": history});
         pair.server.send_with_str(welcome.to_string())?;
         if peer.role == PeerRole::Customer {
             if let Ok(Some(sticky)) = self.state.storage().get::<String>("sticky").await {
