@@ -78,6 +78,38 @@ function trackPeerConnections() {
 }
 
 /**
+ * Init script: keeps every WebSocket the page opens in window.__edgedeskWs and counts the room welcomes received
+ * (window.__edgedeskWelcomes); while window.__edgedeskWsBlocked is true, new sockets go to a closed port and fail
+ * (as a network that is away would).
+ */
+function trackWebSockets() {
+  const Native = window.WebSocket;
+  window.__edgedeskWs = [];
+  window.__edgedeskWelcomes = 0;
+  window.__edgedeskWsBlocked = false;
+  window.WebSocket = class extends Native {
+    constructor(url, ...rest) {
+      super(window.__edgedeskWsBlocked ? 'ws://127.0.0.1:9/blocked' : url, ...rest);
+      window.__edgedeskWs.push(this);
+      this.addEventListener('message', (e) => {
+        try {
+          if (JSON.parse(e.data).type === 'welcome') window.__edgedeskWelcomes += 1;
+        } catch {
+          // not JSON
+        }
+      });
+    }
+  };
+}
+
+/** Closes the page's open room sockets (the app reconnects); `block` makes its reconnects fail until unblocked. */
+const dropRoomSocket = (page, block = false) => page.evaluate((b) => {
+  window.__edgedeskWsBlocked = b;
+  window.__edgedeskWs.filter((w) => w.url.includes('/rooms/') && w.readyState === WebSocket.OPEN).forEach((w) => w.close());
+}, block);
+const welcomes = (page) => page.evaluate(() => window.__edgedeskWelcomes);
+
+/**
  * What the page's newest RTCPeerConnection reports: its state, the selected candidate pair's local and remote
  * candidates, inbound/outbound audio RTP and the data channels; `audio` is the remote track played by the element
  * [data-testid=remote-audio] (in the widget's open shadow root, or the document).
@@ -386,6 +418,147 @@ describe('live support in the browser: widget on another origin, agent console',
     assertNoPageErrors(s.staff.errors, s.customer.errors);
   });
 
+  test('a chat survives a reload of the shop page: the widget reopens it with the earlier messages once, and it goes on both ways; a conversation that ended meanwhile is not reopened', async (t) => {
+    const s = await setup(t);
+    const { page, cust, shop } = s;
+    await s.customer.context.addInitScript(trackWebSockets);
+    await s.staff.context.addInitScript(trackWebSockets); // from the console's reload on
+    await s.goOnline();
+
+    const started = await customerStarts(s, 'chat', { name: 'Rita Reload', email: 'rita@example.com' });
+    const id = started.session_id;
+    assert.equal(started.status, 'active', 'auto-assigned to the online agent');
+    await cust.getByTestId('widget-status').filter({ hasText: 'Ana Agent joined' }).waitFor();
+    await page.locator(`[data-testid=my-session][data-session-id="${id}"]`).click();
+    await page.locator(`[data-testid=conversation][data-session-id="${id}"][data-kind=chat]`).waitFor();
+    await page.locator('[data-testid=room-status][data-status=open]').waitFor();
+
+    // One message each way before the reload.
+    const first = 'Where is my parcel? It should have come on Monday.';
+    const reply = 'Let me check that for you, Rita.';
+    await cust.getByTestId('widget-input').fill(first);
+    await cust.getByTestId('widget-send').click();
+    await page.locator('[data-testid=transcript-line][data-role=customer]').filter({ hasText: first }).waitFor();
+    await page.getByTestId('console-input').fill(reply);
+    await page.getByTestId('console-send').click();
+    await cust.locator('[data-testid=chat-message][data-role=agent]').filter({ hasText: reply }).waitFor();
+
+    // The conversation is kept in the tab's sessionStorage, under the tenant.
+    const kept = await cust.evaluate(() => JSON.parse(sessionStorage.getItem('edgedesk:default')));
+    assert.deepEqual([kept.session_id, kept.room_id, kept.peer_id, kept.token, kept.ws_url, kept.kind, kept.status],
+      [id, started.room_id, started.peer_id, started.token, started.ws_url, 'chat', 'active']);
+
+    // The shop page is reloaded: the widget reopens the conversation by itself (no click) with the same peer id,
+    // and the room's welcome brings both messages back, each exactly once, own and the agent's.
+    await cust.reload();
+    await cust.getByTestId('widget-conversation').waitFor();
+    assert.ok(await cust.getByTestId('widget-form').isHidden(), 'no start form');
+    await cust.waitForFunction(() => window.EdgedeskWidget?.state().status === 'active');
+    const messages = () => cust.getByTestId('chat-message').evaluateAll((els) => els.map((e) => [e.dataset.own, e.dataset.role,
+      e.querySelector('[data-testid=chat-text]').textContent]));
+    await until(messages, (m) => m.length >= 2, 'the earlier messages in the widget');
+    assert.deepEqual(await messages(), [['true', 'customer', first], ['false', 'agent', reply]]);
+    const st = await cust.evaluate(() => window.EdgedeskWidget.state());
+    assert.deepEqual([st.sessionId, st.peerId, st.status], [id, started.peer_id, 'active']);
+    assert.equal(await cust.getByTestId('widget-status').textContent(), 'Ana Agent joined');
+
+    // The chat goes on both ways.
+    const after = 'Thanks, I am back on the page.';
+    const answer = 'Good: it is with the courier, arriving tomorrow.';
+    await cust.getByTestId('widget-input').fill(after);
+    await cust.getByTestId('widget-send').click();
+    await page.locator('[data-testid=transcript-line][data-role=customer]').filter({ hasText: after }).waitFor();
+    await page.getByTestId('console-input').fill(answer);
+    await page.getByTestId('console-send').click();
+    await cust.locator('[data-testid=chat-message][data-role=agent]').filter({ hasText: answer }).waitFor();
+    assert.deepEqual(await messages(), [['true', 'customer', first], ['false', 'agent', reply], ['true', 'customer', after],
+      ['false', 'agent', answer]]);
+
+    // The agent's console reloads too: the stored history and the welcome's are merged, nothing twice.
+    const consoleLines = () => page.getByTestId('transcript-line').evaluateAll((els) => els.map((e) => e.dataset.role));
+    assert.deepEqual(await consoleLines(), ['customer', 'agent', 'customer', 'agent']);
+    await page.reload();
+    await page.locator(`[data-testid=conversation][data-session-id="${id}"][data-kind=chat]`).waitFor();
+    await page.locator('[data-testid=room-status][data-status=open]').waitFor();
+    await page.locator('[data-testid=transcript-line]').filter({ hasText: answer }).waitFor();
+    assert.deepEqual(await consoleLines(), ['customer', 'agent', 'customer', 'agent']);
+
+    // The widget's socket drops and reconnects: the welcome's history adds nothing twice.
+    const w0 = await welcomes(cust);
+    await dropRoomSocket(cust);
+    await until(() => welcomes(cust), (n) => n > w0, 'the widget reconnected');
+    await cust.waitForFunction(() => window.EdgedeskWidget.state().status === 'active');
+    assert.deepEqual(await messages(), [['true', 'customer', first], ['false', 'agent', reply], ['true', 'customer', after],
+      ['false', 'agent', answer]]);
+
+    // The console's socket is away while the customer writes: after its reconnect the welcome's history brings the
+    // missed message, once.
+    const a0 = await welcomes(page);
+    await dropRoomSocket(page, true);
+    await page.locator('[data-testid=room-status]:not([data-status=open])').waitFor();
+    const missed = 'Did you see this while you were away?';
+    await cust.getByTestId('widget-input').fill(missed);
+    await cust.getByTestId('widget-send').click();
+    await cust.locator('[data-testid=chat-message][data-own=true]').filter({ hasText: missed }).waitFor();
+    assert.equal(await page.locator('[data-testid=transcript-line]').filter({ hasText: missed }).count(), 0);
+    await page.evaluate(() => (window.__edgedeskWsBlocked = false));
+    await until(() => welcomes(page), (n) => n > a0, 'the console reconnected', 25_000);
+    await page.locator('[data-testid=transcript-line][data-role=customer]').filter({ hasText: missed }).waitFor();
+    assert.deepEqual(await consoleLines(), ['customer', 'agent', 'customer', 'agent', 'customer']);
+
+    // The customer leaves the shop, the agent ends the chat meanwhile: back on the shop the widget does not reopen
+    // it (the room refuses the token of an ended conversation), forgets it and offers a new one.
+    await cust.goto('about:blank');
+    await page.getByTestId('end-button').click();
+    await page.locator(`[data-testid=conversation][data-session-id="${id}"][data-status=ended]`).waitFor();
+    await cust.goto(shop.url);
+    await cust.getByTestId('widget-error').filter({ hasText: 'Your previous conversation has ended' }).waitFor();
+    assert.ok(await cust.getByTestId('widget-form').isVisible(), 'the start form');
+    assert.ok(await cust.getByTestId('widget-conversation').isHidden());
+    assert.equal(await cust.evaluate(() => sessionStorage.getItem('edgedesk:default')), null);
+    assert.equal(await cust.evaluate(() => window.EdgedeskWidget.state().status), 'idle');
+
+    assertNoPageErrors(s.staff.errors, s.customer.errors);
+  });
+
+  test('a call interrupted by a reload of the shop page goes on as a chat: no audio is resumed, the customer is told, chat works, the agent ends it', async (t) => {
+    const s = await setup(t);
+    const { page, cust } = s;
+    await s.goOnline();
+
+    const started = await customerStarts(s, 'call', { name: 'Ivo Interrupted', email: 'ivo@example.com' });
+    const callId = started.call_id;
+    await page.locator(`[data-testid=incoming-call][data-session-id="${callId}"]`).getByTestId('call-accept').click();
+    await page.locator('[data-testid=call-state][data-state=connected]').waitFor();
+    await cust.waitForFunction(() => window.EdgedeskWidget?.state().connectionState === 'connected');
+    assert.equal(await cust.evaluate(() => JSON.parse(sessionStorage.getItem('edgedesk:default')).kind), 'voice');
+
+    await cust.reload();
+    await cust.getByTestId('widget-conversation').waitFor();
+    await cust.getByTestId('system-message').filter({ hasText: 'The call was interrupted' }).waitFor();
+    assert.ok(await cust.getByTestId('widget-call').isHidden(), 'no call bar');
+    assert.equal(await cust.getByTestId('widget-end').textContent(), 'End call');
+    const st = await cust.evaluate(() => window.EdgedeskWidget.state());
+    assert.deepEqual([st.sessionId, st.peerId, st.status, st.connectionState], [callId, started.peer_id, 'active', null]);
+    assert.equal(await cust.evaluate(() => window.__edgedeskPcs.length), 0, 'no RTCPeerConnection after the reload');
+
+    // Chat works both ways in the call's room.
+    await cust.getByTestId('widget-input').fill('My call dropped, can we continue here?');
+    await cust.getByTestId('widget-send').click();
+    await page.locator('[data-testid=transcript-line][data-role=customer]').filter({ hasText: 'My call dropped' }).waitFor();
+    await page.getByTestId('console-input').fill('Of course, Ivo.');
+    await page.getByTestId('console-send').click();
+    await cust.locator('[data-testid=chat-message][data-role=agent]').filter({ hasText: 'Of course, Ivo.' }).waitFor();
+
+    // The agent ends it: the widget shows the end and forgets the conversation.
+    await page.getByTestId('hangup-button').click();
+    await cust.getByTestId('system-message').filter({ hasText: 'The conversation has ended. Thank you for contacting us!' }).waitFor();
+    assert.ok(await cust.getByTestId('widget-input').isDisabled());
+    assert.equal(await cust.evaluate(() => sessionStorage.getItem('edgedesk:default')), null);
+
+    assertNoPageErrors(s.staff.errors, s.customer.errors);
+  });
+
   test('queue position in the widget: nobody online → "number 1 in the queue"; the agent goes online → the customer sees her join', async (t) => {
     const s = await setup(t);
     const { page, cust } = s;
@@ -474,6 +647,10 @@ describe('live support in the browser: widget on another origin, agent console',
     assert.equal(await cust.evaluate(() => window.EdgedeskWidget.state().connectionState), 'connected');
     assert.equal(await page.evaluate(() => window.EdgedeskConsole.state().connectionState), 'connected');
     await page.getByTestId('transcript-notice').filter({ hasText: 'Sam Supervisor is listening in' }).waitFor();
+    // The customer is told that a supervisor is on the call (once).
+    const supNotice = cust.getByTestId('system-message').filter({ hasText: 'A supervisor joined the call to help' });
+    await supNotice.waitFor();
+    assert.equal(await supNotice.count(), 1);
 
     // Listen-only: no composer (the room refuses a supervisor's chat in a call), no mute / hang-up of the call.
     assert.equal(await sp.getByTestId('console-input').count(), 0);
@@ -485,6 +662,9 @@ describe('live support in the browser: widget on another origin, agent console',
     // The supervisor stops listening: the talking peers close its connections, their call goes on.
     await sp.getByTestId('stop-listening').click();
     await sp.getByTestId('no-conversation').waitFor();
+    await cust.getByTestId('system-message').filter({ hasText: 'The supervisor left' }).waitFor();
+    const told = (await cust.getByTestId('system-message').allTextContents()).filter((x) => /supervisor/i.test(x));
+    assert.deepEqual(told, ['A supervisor joined the call to help', 'The supervisor left']);
     for (const [who, p] of [['customer', cust], ['agent', page]]) {
       const pcs = await until(() => allPcs(p), (x) => x[1]?.connectionState === 'closed', `${who}: the listen-in connection closed`);
       assert.equal(pcs[0].connectionState, 'connected', `${who}: the call stays connected`);

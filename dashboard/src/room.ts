@@ -29,6 +29,9 @@ export type RoomFrame =
   | {
     type: 'welcome'; peer_id: string; role: PeerRole; name?: string; kind?: 'chat' | 'voice'; session_id?: string;
     peers: RoomPeer[]; ice_servers?: RTCIceServer[];
+    /** The conversation's stored (masked) chat messages, oldest first, at most 100: shown again after a reconnect or
+     * a reload, merged by id. */
+    history?: ChatFrame[];
   }
   | ({ type: 'peer-joined' } & RoomPeer)
   | { type: 'peer-left'; peer_id: string }
@@ -45,18 +48,22 @@ export type RoomFrame =
 
 export type SocketStatus = 'connecting' | 'open' | 'reconnecting' | 'closed';
 
-/** Close codes after which reconnecting is pointless: replaced by a newer connection, logged out, room full. */
-const FINAL_CLOSE_CODES = [4000, 4001, 4003];
+/** Close codes after which reconnecting is pointless: replaced by a newer connection, logged out, room full, the
+ * conversation is over. */
+const FINAL_CLOSE_CODES = [4000, 4001, 4003, 4004];
 const MAX_ATTEMPTS = 60;
 
 /**
  * A room WebSocket. `url(peerId)` gives the address to (re)connect to: `peerId` is null on the first connection and
  * the id the welcome frame gave once there was one (a reconnect takes that place back). Stops reconnecting after
- * `ended`, `abandoned` or `room-full`, after a final close code, or after `stop()`.
+ * `ended`, `abandoned` or `room-full`, after a final close code, or after `stop()`. `onClose` hears every close of
+ * the current connection (its code; 1006 also when the upgrade was refused: a browser does not see the HTTP status)
+ * before the socket decides whether to reconnect; `opened` tells whether any connection was ever open.
  */
 export class RoomSocket {
   peerId: string | null = null;
   status: SocketStatus = 'closed';
+  opened = false;
   private ws: WebSocket | null = null;
   private attempt = 0;
   private timer: number | undefined;
@@ -67,6 +74,7 @@ export class RoomSocket {
     private url: (peerId: string | null) => string,
     private onFrame: (f: RoomFrame) => void,
     private onStatus: (s: SocketStatus) => void = () => undefined,
+    private onClose: (code: number) => void = () => undefined,
   ) {}
 
   start(): void {
@@ -111,6 +119,7 @@ export class RoomSocket {
     this.setStatus(this.attempt ? 'reconnecting' : 'connecting');
     ws.onopen = () => {
       this.attempt = 0;
+      this.opened = true;
       this.setStatus('open');
       window.clearInterval(this.ping);
       this.ping = window.setInterval(() => this.send({ type: 'ping' }), 25_000);
@@ -131,6 +140,7 @@ export class RoomSocket {
       if (this.ws !== ws) return;
       this.ws = null;
       window.clearInterval(this.ping);
+      this.onClose(e.code);
       if (this.done || FINAL_CLOSE_CODES.includes(e.code)) {
         this.done = true;
         this.setStatus('closed');

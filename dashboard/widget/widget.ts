@@ -7,12 +7,18 @@
 // call is closed and the next agent to join gets a fresh offer; a connection that fails is offered again on a new
 // RTCPeerConnection. A supervisor listening in on a call (a `supervisor` peer in the room) gets a second,
 // send-only connection of the same microphone track, offered by the customer and closed when it leaves (the agent's
-// call is not touched). Everything lives in an open Shadow DOM root so the site's CSS cannot reach it; the styles are
-// a constructed stylesheet (not subject to the site's style-src), or a <style> element inside the root where
+// call is not touched); the customer is told when a supervisor joins or leaves a call. The conversation in progress
+// is kept in sessionStorage (`edgedesk:<tenant>`: ids, peer id, room token, ws_url, kind, status, last notice) from
+// its start until it ends or is left, so a reload of the shop page reopens it and reconnects with the same peer id;
+// a kept one whose room refuses the upgrade twice before ever opening (409: over, 401: token expired; a browser
+// cannot tell which) is forgotten and the start form shown. Every `welcome` carries the stored messages (`history`),
+// merged into the list by message id. A call interrupted by a reload is not resumed (no audio): it goes on as a chat
+// until someone ends it. Everything lives in an open Shadow DOM root so the site's CSS cannot reach it; the styles
+// are a constructed stylesheet (not subject to the site's style-src), or a <style> element inside the root where
 // constructed stylesheets are missing. Text is only ever set as textContent. The bundle is kept ASCII-only (the host
 // page may not be UTF-8): no literal non-ASCII characters in strings.
 // Test hooks: window.EdgedeskWidget = { open(), state(), sendData(text) } (this module's exports).
-import { CallPeer, RoomSocket, microphone, release, type RoomFrame, type RoomPeer } from '../src/room';
+import { CallPeer, RoomSocket, microphone, release, type ChatFrame, type RoomFrame, type RoomPeer } from '../src/room';
 
 interface Started {
   session_id?: string;
@@ -27,6 +33,17 @@ interface Started {
 }
 
 type Status = 'idle' | 'starting' | 'queued' | 'active' | 'ended' | 'abandoned';
+type Kind = 'chat' | 'voice';
+
+/** The conversation in progress as kept in sessionStorage: the start answer (without ICE servers), its kind, its
+ * status, when it started (the room token lives 4 hours) and the last assignment notice shown. */
+interface Saved extends Started {
+  kind: Kind;
+  at: number;
+  note?: string;
+}
+
+const TOKEN_MS = 4 * 3600_000;
 
 export interface WidgetState {
   sessionId: string | null;
@@ -107,6 +124,7 @@ function ownScript(): HTMLScriptElement | null {
   return all[all.length - 1] ?? null;
 }
 
+const ENDED = 'The conversation has ended. Thank you for contacting us!';
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 /** The widget's state while there is none (no `data-tenant`). */
@@ -127,7 +145,11 @@ function createWidget(): Widget | null {
   const origin = new URL(script.src, location.href).origin;
 
   let status: Status = 'idle';
-  let started: Started | null = null;
+  let started: Saved | null = null;
+  let kind: Kind = 'chat';
+  /** Reopened after a reload, until its socket first opens (a refused upgrade then means it is over). */
+  let resumed = false;
+  let refused = 0;
   let socket: RoomSocket | null = null;
   let call: CallPeer | null = null;
   let mic: MediaStream | null = null;
@@ -139,8 +161,10 @@ function createWidget(): Widget | null {
   const peers = new Map<string, RoomPeer>();
   /** Send-only audio connections to listening supervisors, by their peer id. */
   const listens = new Map<string, CallPeer>();
-  const seen = new Set<string>();
-  let lastSystem = '';
+  /** Supervisors in the call the customer was told about. */
+  const sups = new Set<string>();
+  /** Chat messages shown, by id. */
+  const shown = new Map<string, HTMLElement>();
   let typingTimer: number | undefined;
   let lastTyping = 0;
 
@@ -201,10 +225,18 @@ function createWidget(): Widget | null {
     log.scrollTop = log.scrollHeight;
   };
   const system = (text: string) => {
-    if (text === lastSystem) return; // sticky notices are replayed after a reconnect
-    lastSystem = text;
     log.append(h('div', 'sys#system-message', text));
     scroll();
+  };
+  const KEY = `edgedesk:${tenant}`;
+  /** Keeps (or with null forgets) the conversation; storage may be unavailable (privacy settings): then no resume. */
+  const save = (v: Saved | null) => {
+    try {
+      if (v) sessionStorage.setItem(KEY, JSON.stringify({ ...v, status: status === 'active' ? 'active' : 'queued' }));
+      else sessionStorage.removeItem(KEY);
+    } catch {
+      // not kept
+    }
   };
   const setInputEnabled = (on: boolean) => {
     input.disabled = sendBtn.disabled = !on;
@@ -254,7 +286,7 @@ function createWidget(): Widget | null {
     typingLine.textContent = '';
   }
 
-  async function start(kind: 'chat' | 'voice'): Promise<void> {
+  async function start(want: Kind): Promise<void> {
     if (status !== 'idle' || !form.reportValidity()) return;
     const name = nameIn.value.trim();
     if (!name) {
@@ -264,7 +296,7 @@ function createWidget(): Widget | null {
     fail(null);
     status = 'starting';
     chatBtn.disabled = callBtn.disabled = true;
-    isCall = kind === 'voice';
+    isCall = want === 'voice';
     const body: Record<string, string> = { tenant, customer_name: name };
     const email = emailIn.value.trim();
     if (email) body.customer_email = email;
@@ -281,14 +313,25 @@ function createWidget(): Widget | null {
       fail(message(e));
       return;
     }
-    started = s;
     ice = s.ice_servers ?? [];
+    begin({ ...s, ice_servers: undefined, kind: want, at: Date.now() }, false);
+    input.focus();
+  }
+
+  /** Shows the conversation and connects to its room: a new one, or one kept from before a reload (`again`). */
+  function begin(s: Saved, again: boolean): void {
+    started = s;
+    kind = s.kind;
+    isCall = kind === 'voice' && !again; // a call interrupted by a reload goes on as a chat
+    resumed = again;
+    refused = 0;
     status = s.status === 'active' ? 'active' : 'queued';
+    save(s);
     peers.clear();
     listens.forEach((l) => l.close());
     listens.clear();
-    seen.clear();
-    lastSystem = '';
+    sups.clear();
+    shown.clear();
     muted = false;
     call = null;
     failures = 0;
@@ -296,7 +339,7 @@ function createWidget(): Widget | null {
     convo.hidden = false;
     newBtn.hidden = true;
     endBtn.hidden = false;
-    endBtn.textContent = isCall ? 'End call' : 'End chat';
+    endBtn.textContent = kind === 'voice' ? 'End call' : 'End chat';
     callBar.hidden = !isCall;
     callState.textContent = 'new';
     muteBtn.textContent = 'Mute';
@@ -306,19 +349,34 @@ function createWidget(): Widget | null {
     dcList.replaceChildren();
     clearTyping();
     setInputEnabled(true);
-    statusLine.textContent = status === 'queued' && s.position ? queueText(s.position) : 'Connecting you to an agent...';
+    statusLine.textContent = s.note ?? (status === 'queued' && s.position ? queueText(s.position) : 'Connecting you to an agent...');
     if (isCall && !mic) system('Your microphone is not available: you can listen and write.');
     const url = s.ws_url;
-    socket = new RoomSocket(
+    const sock: RoomSocket = new RoomSocket(
       (peer) => (peer ? `${url}${url.includes('?') ? '&' : '?'}peer_id=${encodeURIComponent(peer)}` : url),
       onFrame,
       (st) => {
         connLine.hidden = st === 'open' || st === 'connecting' || finished();
         connLine.textContent = st === 'closed' ? 'Disconnected.' : 'Reconnecting...';
       },
+      (code) => {
+        if (socket !== sock || finished()) return;
+        if (code === 4004) finish('ended', ENDED);
+        // The browser does not see why an upgrade failed (409: over, 401: token expired): a kept conversation
+        // whose room refuses twice in a row is taken as over.
+        else if (resumed && !sock.opened && ++refused > 1) drop();
+      },
     );
-    socket.start();
-    input.focus();
+    socket = sock;
+    sock.start();
+  }
+
+  /** A kept conversation that cannot be resumed: forgotten, the start form again. */
+  function drop(): void {
+    socket?.stop();
+    save(null);
+    reset();
+    fail('Your previous conversation has ended. You can start a new one here.');
   }
 
   /** The customer offers to the agent as soon as one is in the room (again after the agent reconnects anew). */
@@ -401,6 +459,7 @@ function createWidget(): Widget | null {
   function finish(to: 'ended' | 'abandoned', text: string): void {
     if (finished()) return;
     status = to;
+    save(null);
     statusLine.textContent = text;
     system(text);
     setInputEnabled(false);
@@ -418,11 +477,46 @@ function createWidget(): Widget | null {
     newBtn.hidden = false;
   }
 
+  function chatLine(f: ChatFrame): HTMLElement {
+    const own = f.from === myPeer();
+    const el = h('div', `msg${own ? ' own' : ''}#chat-message`, { 'data-own': String(own), 'data-role': f.role },
+      h('span', 'who', own ? 'You' : f.name), h('span', '#chat-text', f.text));
+    shown.set(f.id, el);
+    return el;
+  }
+
+  /** The stored messages of a welcome: each one not shown yet goes in before the next one that is (or at the end),
+   * so the list keeps their order and never shows a message twice. */
+  function history(list: ChatFrame[]): void {
+    let next: HTMLElement | null = null;
+    for (let i = list.length - 1; i >= 0; i--) {
+      next = shown.get(list[i].id) ?? log.insertBefore(chatLine(list[i]), next);
+    }
+    scroll();
+  }
+
+  /** In a call the customer is told when a supervisor comes to listen in, and when it goes (once each). */
+  function supJoined(p: RoomPeer): void {
+    if (kind !== 'voice' || p.role !== 'supervisor' || sups.has(p.peer_id)) return;
+    sups.add(p.peer_id);
+    system('A supervisor joined the call to help');
+  }
+
+  function supLeft(id: string): void {
+    if (sups.delete(id)) system('The supervisor left');
+  }
+
   function onFrame(f: RoomFrame): void {
     switch (f.type) {
       case 'welcome': {
         peers.clear();
         f.peers.forEach((p) => peers.set(p.peer_id, p));
+        history(f.history ?? []);
+        if (resumed && kind === 'voice') system('The call was interrupted');
+        resumed = false;
+        // Supervisors that left while this socket was away, and those present that the customer was not told of.
+        for (const id of [...sups]) if (peers.get(id)?.role !== 'supervisor') supLeft(id);
+        f.peers.forEach(supJoined);
         if (f.ice_servers?.length) ice = f.ice_servers;
         if (call && !peers.has(call.remote)) dropCall(); // it left while this socket was away
         for (const id of [...listens.keys()]) if (peers.get(id)?.role !== 'supervisor') dropListen(id);
@@ -433,11 +527,13 @@ function createWidget(): Widget | null {
       }
       case 'peer-joined':
         peers.set(f.peer_id, { peer_id: f.peer_id, role: f.role, name: f.name });
+        supJoined(f);
         if (f.role === 'agent') offerTo(f.peer_id);
         if (f.role === 'supervisor') listenTo(f.peer_id, true);
         break;
       case 'peer-left':
         peers.delete(f.peer_id);
+        supLeft(f.peer_id);
         if (call && f.peer_id === call.remote) dropCall();
         dropListen(f.peer_id);
         break;
@@ -452,20 +548,20 @@ function createWidget(): Widget | null {
         status = 'active';
         const text = f.type === 'assigned' ? `${f.agent_name} joined` : `You are now talking to ${f.agent_name}`;
         statusLine.textContent = text;
-        system(text);
+        // The room replays its last notice after every (re)connect: told once.
+        if (started && started.note !== text) {
+          system(text);
+          started.note = text;
+        }
+        save(started);
         break;
       }
-      case 'chat': {
-        if (seen.has(f.id)) break;
-        seen.add(f.id);
-        const own = f.from === myPeer();
-        if (!own) clearTyping();
-        log.append(h('div', `msg${own ? ' own' : ''}#chat-message`, { 'data-own': String(own), 'data-role': f.role },
-          h('span', 'who', own ? 'You' : f.name), h('span', '#chat-text', f.text)));
-        lastSystem = '';
+      case 'chat':
+        if (shown.has(f.id)) break;
+        if (f.from !== myPeer()) clearTyping();
+        log.append(chatLine(f));
         scroll();
         break;
-      }
       case 'typing':
         if (f.from !== myPeer()) showTyping(peers.get(f.from)?.name ?? 'The agent');
         break;
@@ -479,7 +575,7 @@ function createWidget(): Widget | null {
         else void listens.get(f.from)?.candidate(f.candidate);
         break;
       case 'ended':
-        finish('ended', 'The conversation has ended. Thank you for contacting us!');
+        finish('ended', ENDED);
         break;
       case 'abandoned':
         finish('abandoned', f.message || 'No one was available in time. We will follow up by e-mail.');
@@ -509,6 +605,7 @@ function createWidget(): Widget | null {
   }
 
   function reset(): void {
+    save(null);
     status = 'idle';
     started = null;
     socket = null;
@@ -554,6 +651,19 @@ function createWidget(): Widget | null {
     muteBtn.textContent = muted ? 'Unmute' : 'Mute';
     muteBtn.setAttribute('aria-pressed', String(muted));
   });
+
+  // A conversation kept from before a reload of the page: shown again (panel open) and reconnected.
+  let kept: Saved | null = null;
+  try {
+    kept = JSON.parse(sessionStorage.getItem(KEY) ?? 'null') as Saved | null;
+  } catch {
+    // none
+  }
+  if (kept?.ws_url && Date.now() - kept.at < TOKEN_MS) {
+    begin(kept, true);
+    panel.hidden = false;
+    launcher.setAttribute('aria-expanded', 'true');
+  } else if (kept) save(null);
 
   return {
     open,

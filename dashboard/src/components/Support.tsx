@@ -411,6 +411,20 @@ interface Line {
 const chatLine = (m: SupportMessage): Line =>
   ({ id: m.id, kind: 'chat', role: m.role, name: m.sender_name, text: m.text, ts: m.created_at });
 const frameLine = (f: ChatFrame): Line => ({ id: f.id, kind: 'chat', role: f.role, name: f.name, text: f.text, ts: f.ts });
+/**
+ * The history of a room's welcome merged into the lines by id: each message not there yet goes in before the next
+ * history message that is (or at the end), so a reconnect shows what was missed, in order, and nothing twice.
+ */
+function mergeHistory(ls: Line[], history: ChatFrame[]): Line[] {
+  const out = [...ls];
+  let at = out.length;
+  for (let i = history.length - 1; i >= 0; i--) {
+    const j = out.findIndex((l) => l.id === history[i].id);
+    if (j >= 0) at = j;
+    else out.splice(at, 0, frameLine(history[i]));
+  }
+  return out.length === ls.length ? ls : out;
+}
 const clock = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
 const timeOf = (iso?: string) => {
   const t = iso ? Date.parse(iso) : NaN;
@@ -626,6 +640,7 @@ function Conversation({ id, tick, answered, onChanged, onLeave }: {
         current.state.role = f.role;
         roleRef.current = f.role;
         setRole(f.role);
+        if (f.history?.length) setLines((ls) => mergeHistory(ls, f.history ?? []));
         // Listen-in connections with peers that left while this socket was away are over.
         for (const id of [...listensRef.current.keys()]) if (!peersRef.current.has(id)) dropListen(id);
         const voice = f.kind ? f.kind === 'voice' : isVoice;
