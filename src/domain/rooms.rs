@@ -69,6 +69,17 @@ pub enum PeerRole {
     Supervisor,
 }
 
+impl PeerRole {
+    /// Wire form (also the socket tag and `chat_messages.role`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PeerRole::Customer => "customer",
+            PeerRole::Agent => "agent",
+            PeerRole::Supervisor => "supervisor",
+        }
+    }
+}
+
 /// A peer as the room knows it (kept as the socket's attachment).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomPeer {

@@ -81,6 +81,17 @@ pub enum Lookup {
     Phone(String),
 }
 
+impl Lookup {
+    /// The vendor field an e-mail or phone lookup searches (`email` / `phone`; `id` for an id).
+    pub fn field(&self) -> &'static str {
+        match self {
+            Lookup::Id(_) => "id",
+            Lookup::Email(_) => "email",
+            Lookup::Phone(_) => "phone",
+        }
+    }
+}
+
 /// The `Authorization` header of a Freshdesk API key (Basic, the key as user and `X` as password).
 pub fn freshdesk_auth(key: &str) -> String {
     format!("Basic {}", STANDARD.encode(format!("{key}:X")))
@@ -95,7 +106,13 @@ pub fn zendesk_auth(email: &str, token: &str) -> String {
 }
 
 impl Conn<'_> {
-    fn fail(&self, status: u16, code: &'static str, what: &str, retry: Option<u32>) -> AppError {
+    pub(crate) fn fail(
+        &self,
+        status: u16,
+        code: &'static str,
+        what: &str,
+        retry: Option<u32>,
+    ) -> AppError {
         // Logged without any vendor body or credential: the kind, the connection and what happened.
         worker::console_warn!(
             "{} connection {:?}: {code}: {what}",
@@ -108,6 +125,16 @@ impl Conn<'_> {
             message: format!("{} connection {:?}: {what}", self.kind.as_str(), self.name),
             retry_after_secs: retry,
         }
+    }
+
+    /// 501 `crm_not_supported`: the vendor has no such operation here (LiveChat holds no customers or tickets).
+    fn unsupported(&self, kind: crm::CrmType) -> AppError {
+        self.fail(
+            501,
+            "crm_not_supported",
+            &format!("{} is not supported yet", kind.as_str()),
+            None,
+        )
     }
 
     /// Sends with retries; maps failures. `Ok(None)` for 404.
@@ -387,11 +414,7 @@ impl Conn<'_> {
                         None => None,
                     },
                     Lookup::Email(v) | Lookup::Phone(v) => {
-                        let field = if matches!(by, Lookup::Email(_)) {
-                            "email"
-                        } else {
-                            "phone"
-                        };
+                        let field = by.field();
                         let q = serde_urlencoded::to_string([("query", format!("{field}:{v}"))])
                             .unwrap_or_default();
                         match self
@@ -420,11 +443,7 @@ impl Conn<'_> {
                         None => None,
                     },
                     Lookup::Email(v) | Lookup::Phone(v) => {
-                        let field = if matches!(by, Lookup::Email(_)) {
-                            "email"
-                        } else {
-                            "phone"
-                        };
+                        let field = by.field();
                         let body = serde_json::json!({
                             "filterGroups": [{"filters": [{"propertyName": field, "operator": "EQ", "value": v}]}],
                             "properties": PROPS.split(',').collect::<Vec<_>>(), "limit": 1,
@@ -454,11 +473,7 @@ impl Conn<'_> {
                         None => None,
                     },
                     Lookup::Email(v) | Lookup::Phone(v) => {
-                        let field = if matches!(by, Lookup::Email(_)) {
-                            "email"
-                        } else {
-                            "phone"
-                        };
+                        let field = by.field();
                         let q =
                             serde_urlencoded::to_string([(field, v.as_str())]).unwrap_or_default();
                         match self
@@ -519,12 +534,7 @@ impl Conn<'_> {
                 };
                 Ok(contact.map(|c| salesforce_customer(&c, self.tier_field.as_deref())))
             }
-            other => Err(self.fail(
-                501,
-                "crm_not_supported",
-                &format!("{} is not supported yet", other.as_str()),
-                None,
-            )),
+            other => Err(self.unsupported(other)),
         }
     }
 
@@ -556,7 +566,7 @@ impl Conn<'_> {
                 Some(r) => Some(salesforce_case(&self.json(&r)?)),
                 None => None,
             }),
-            other => Err(self.fail(501, "crm_not_supported", &format!("{} is not supported yet", other.as_str()), None)),
+            other => Err(self.unsupported(other)),
         }
     }
 
@@ -695,14 +705,7 @@ impl Conn<'_> {
                     None => None,
                 }
             }
-            other => {
-                return Err(self.fail(
-                    501,
-                    "crm_not_supported",
-                    &format!("{} is not supported yet", other.as_str()),
-                    None,
-                ))
-            }
+            other => return Err(self.unsupported(other)),
         };
         created.ok_or_else(|| {
             self.fail(
@@ -722,16 +725,23 @@ impl Conn<'_> {
     ) -> Result<Option<Ticket>, AppError> {
         match self.kind {
             crm::CrmType::Zendesk => {
-                let mut ticket = serde_json::json!({});
-                if let Some(s) = t.status.as_deref().and_then(crm::to_zendesk_status) {
-                    ticket["status"] = s.into();
-                }
-                if let Some(p) = t.priority.as_deref().and_then(crm::to_zendesk_priority) {
-                    ticket["priority"] = p.into();
-                }
-                if let Some(s) = &t.subject {
-                    ticket["subject"] = s.clone().into();
-                }
+                let ticket = t.fields(
+                    (
+                        "status",
+                        t.status
+                            .as_deref()
+                            .and_then(crm::to_zendesk_status)
+                            .map(Into::into),
+                    ),
+                    (
+                        "priority",
+                        t.priority
+                            .as_deref()
+                            .and_then(crm::to_zendesk_priority)
+                            .map(Into::into),
+                    ),
+                    "subject",
+                );
                 Ok(self
                     .call(
                         Method::Put,
@@ -743,16 +753,23 @@ impl Conn<'_> {
                     .and_then(|v| v.get("ticket").map(zendesk_ticket)))
             }
             crm::CrmType::Hubspot => {
-                let mut props = serde_json::json!({});
-                if let Some(s) = t.status.as_deref().and_then(crm::to_hubspot_stage) {
-                    props["hs_pipeline_stage"] = s.into();
-                }
-                if let Some(p) = t.priority.as_deref().and_then(crm::to_hubspot_priority) {
-                    props["hs_ticket_priority"] = p.into();
-                }
-                if let Some(s) = &t.subject {
-                    props["subject"] = s.clone().into();
-                }
+                let props = t.fields(
+                    (
+                        "hs_pipeline_stage",
+                        t.status
+                            .as_deref()
+                            .and_then(crm::to_hubspot_stage)
+                            .map(Into::into),
+                    ),
+                    (
+                        "hs_ticket_priority",
+                        t.priority
+                            .as_deref()
+                            .and_then(crm::to_hubspot_priority)
+                            .map(Into::into),
+                    ),
+                    "subject",
+                );
                 Ok(self
                     .call(
                         Method::Patch,
@@ -764,16 +781,23 @@ impl Conn<'_> {
                     .map(|v| hubspot_ticket(&v)))
             }
             crm::CrmType::Freshdesk => {
-                let mut ticket = serde_json::json!({});
-                if let Some(s) = t.status.as_deref().and_then(crm::to_freshdesk_status) {
-                    ticket["status"] = s.into();
-                }
-                if let Some(p) = t.priority.as_deref().and_then(crm::to_freshdesk_priority) {
-                    ticket["priority"] = p.into();
-                }
-                if let Some(s) = &t.subject {
-                    ticket["subject"] = s.clone().into();
-                }
+                let ticket = t.fields(
+                    (
+                        "status",
+                        t.status
+                            .as_deref()
+                            .and_then(crm::to_freshdesk_status)
+                            .map(Into::into),
+                    ),
+                    (
+                        "priority",
+                        t.priority
+                            .as_deref()
+                            .and_then(crm::to_freshdesk_priority)
+                            .map(Into::into),
+                    ),
+                    "subject",
+                );
                 Ok(self
                     .call(
                         Method::Put,
@@ -785,16 +809,23 @@ impl Conn<'_> {
                     .map(|v| freshdesk_ticket(&v)))
             }
             crm::CrmType::Salesforce => {
-                let mut case = serde_json::json!({});
-                if let Some(s) = t.status.as_deref().and_then(crm::to_salesforce_status) {
-                    case["Status"] = s.into();
-                }
-                if let Some(p) = t.priority.as_deref().and_then(crm::to_salesforce_priority) {
-                    case["Priority"] = p.into();
-                }
-                if let Some(s) = &t.subject {
-                    case["Subject"] = s.clone().into();
-                }
+                let case = t.fields(
+                    (
+                        "Status",
+                        t.status
+                            .as_deref()
+                            .and_then(crm::to_salesforce_status)
+                            .map(Into::into),
+                    ),
+                    (
+                        "Priority",
+                        t.priority
+                            .as_deref()
+                            .and_then(crm::to_salesforce_priority)
+                            .map(Into::into),
+                    ),
+                    "Subject",
+                );
                 // PATCH answers 204 without a body; the case is read back.
                 match self
                     .call(
@@ -808,12 +839,7 @@ impl Conn<'_> {
                     None => Ok(None),
                 }
             }
-            other => Err(self.fail(
-                501,
-                "crm_not_supported",
-                &format!("{} is not supported yet", other.as_str()),
-                None,
-            )),
+            other => Err(self.unsupported(other)),
         }
     }
 }
@@ -986,6 +1012,29 @@ pub struct TicketInput {
     pub priority: Option<String>,
     /// The vendor's customer id.
     pub customer_id: Option<String>,
+}
+
+impl TicketPatch {
+    /// The vendor's JSON object of an update: the (already mapped) status and priority under the vendor's field
+    /// names, and the subject, each only when given.
+    fn fields(
+        &self,
+        status: (&str, Option<serde_json::Value>),
+        priority: (&str, Option<serde_json::Value>),
+        subject: &str,
+    ) -> serde_json::Value {
+        let mut body = serde_json::Map::new();
+        for (key, value) in [
+            status,
+            priority,
+            (subject, self.subject.clone().map(Into::into)),
+        ] {
+            if let Some(v) = value {
+                body.insert(key.to_string(), v);
+            }
+        }
+        serde_json::Value::Object(body)
+    }
 }
 
 /// Fields of a ticket update.

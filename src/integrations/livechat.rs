@@ -96,12 +96,7 @@ impl Conn<'_> {
                 Some(body),
             )
             .await?
-            .ok_or_else(|| AppError::Vendor {
-                status: 502,
-                code: "crm_error",
-                message: format!("livechat connection {:?}: {name} answered 404", self.name),
-                retry_after_secs: None,
-            })?;
+            .ok_or_else(|| self.fail(502, "crm_error", &format!("{name} answered 404"), None))?;
         self.json(&r)
     }
 
@@ -265,14 +260,11 @@ impl Conn<'_> {
     }
 
     fn vendor_shape(&self, action: &str) -> AppError {
-        AppError::Vendor {
-            status: 502,
-            code: "crm_error",
-            message: format!(
-                "livechat connection {:?}: {action} answered without the expected fields",
-                self.name
-            ),
-            retry_after_secs: None,
-        }
+        self.fail(
+            502,
+            "crm_error",
+            &format!("{action} answered without the expected fields"),
+            None,
+        )
     }
 }

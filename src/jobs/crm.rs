@@ -19,14 +19,6 @@ const TOKEN_KEY: &str = "oauth:access_token";
 /// `INVALID_SESSION_ID` before that refreshes it anyway).
 const TOKEN_TTL_MS: i64 = 60 * 60 * 1000;
 
-fn setting<'a>(c: &'a Connection, k: &str) -> Option<&'a str> {
-    c.settings
-        .get(k)
-        .and_then(|v| v.as_str())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-}
-
 /// A connection opened for calls (secrets unsealed; Salesforce: the cached access token, if any).
 pub async fn connect<'a>(
     cfg: &Config,
@@ -54,22 +46,21 @@ pub async fn connect<'a>(
     };
     let mut oauth = None;
     let auth = match kind {
-        CrmType::Zendesk => {
-            zendesk_auth(setting(c, "email").unwrap_or_default(), &sec("api_token"))
-        }
+        CrmType::Zendesk => zendesk_auth(c.setting("email").unwrap_or_default(), &sec("api_token")),
         CrmType::Hubspot => format!("Bearer {}", sec("token")),
         CrmType::Freshdesk => crate::integrations::crm::freshdesk_auth(&sec("api_key")),
         CrmType::Livechat => crate::integrations::livechat::auth(
-            setting(c, "account_id").unwrap_or_default(),
+            c.setting("account_id").unwrap_or_default(),
             &sec("personal_access_token"),
         ),
         CrmType::Salesforce => {
             oauth = Some(OAuthRefresh {
-                login_url: setting(c, "login_url")
+                login_url: c
+                    .setting("login_url")
                     .unwrap_or("https://login.salesforce.com")
                     .trim_end_matches('/')
                     .to_string(),
-                client_id: setting(c, "client_id").unwrap_or_default().to_string(),
+                client_id: c.setting("client_id").unwrap_or_default().to_string(),
                 client_secret: sec("client_secret"),
                 refresh_token: sec("refresh_token"),
             });
@@ -95,8 +86,8 @@ pub async fn connect<'a>(
         oauth,
         refreshed: Cell::new(false),
         rotated_refresh: RefCell::new(None),
-        api_version: setting(c, "api_version").unwrap_or("57.0").to_string(),
-        tier_field: setting(c, "tier_field").map(String::from),
+        api_version: c.setting("api_version").unwrap_or("57.0").to_string(),
+        tier_field: c.setting("tier_field").map(String::from),
         deadline_ms: platform::now_ms() + cfg.crm_timeout_ms as i64,
     })
 }
@@ -384,7 +375,8 @@ async fn sync_connection(
 ) -> AppResult<()> {
     use crate::domain::crm::{from_edgedesk_status, to_edgedesk_status};
     use crate::integrations::crm::{TicketInput, TicketPatch};
-    let since = setting(row, "sync_since")
+    let since = row
+        .setting("sync_since")
         .unwrap_or(&row.created_at)
         .to_string();
     let budget = || http.subrequests.get() < SYNC_SUBREQUESTS;

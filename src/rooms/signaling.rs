@@ -185,11 +185,7 @@ impl SignalingRoom {
             let _ = pair.server.close(Some(4003), Some("room full"));
             return Response::from_websocket(pair.client);
         }
-        let role_tag = match peer.role {
-            PeerRole::Customer => "customer",
-            PeerRole::Agent => "agent",
-            PeerRole::Supervisor => "supervisor",
-        };
+        let role_tag = peer.role.as_str();
         self.state
             .accept_websocket_with_tags(&pair.server, &[peer.peer_id.as_str(), role_tag]);
         pair.server.serialize_attachment(&Attached {
@@ -425,11 +421,7 @@ impl DurableObject for SignalingRoom {
                     crate::platform::uuid().map_err(|e| worker::Error::RustError(e.to_string()))?;
                 let now = crate::domain::time::rfc3339(crate::platform::now());
                 let db = Db::new(self.env.d1("DB")?);
-                let role = match me.peer.role {
-                    PeerRole::Customer => "customer",
-                    PeerRole::Agent => "agent",
-                    PeerRole::Supervisor => "supervisor",
-                };
+                let role = me.peer.role.as_str();
                 let stored = store::add_message(
                     &db,
                     &store::NewChatMessage {

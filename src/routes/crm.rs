@@ -96,13 +96,7 @@ fn required_secrets(kind: CrmType) -> &'static [&'static str] {
 
 /// Settings each vendor needs, checked before anything is stored.
 fn check_settings(kind: CrmType, settings: &serde_json::Value) -> AppResult<()> {
-    let get = |k: &str| {
-        settings
-            .get(k)
-            .and_then(|v| v.as_str())
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-    };
+    let get = |k: &str| store::setting(settings, k);
     let need = |k: &str, vendor: &str| {
         get(k)
             .map(|_| ())
@@ -170,13 +164,7 @@ fn check_settings(kind: CrmType, settings: &serde_json::Value) -> AppResult<()> 
 }
 
 fn default_base(kind: CrmType, settings: &serde_json::Value) -> AppResult<String> {
-    let get = |k: &str| {
-        settings
-            .get(k)
-            .and_then(|v| v.as_str())
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-    };
+    let get = |k: &str| store::setting(settings, k);
     Ok(match kind {
         CrmType::Zendesk => format!(
             "https://{}.zendesk.com",

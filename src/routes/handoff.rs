@@ -171,15 +171,7 @@ async fn create(
             .unwrap_or_else(|| v.to_string());
         origin.push(format!("{k}: {v}"));
     }
-    let setting = |k: &str| {
-        conn_row
-            .settings
-            .get(k)
-            .and_then(|v| v.as_str())
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(String::from)
-    };
+    let setting = |k: &str| conn_row.setting(k).map(String::from);
     let handoff = Handoff {
         customer_name,
         customer_email,

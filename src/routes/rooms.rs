@@ -11,7 +11,7 @@
 use super::extract::{authenticate, check_origin, context, session_cookie};
 use super::AppState;
 use crate::domain::auth::verify_room;
-use crate::domain::rooms::{ice_servers, PeerRole, RoomPeer};
+use crate::domain::rooms::{PeerRole, RoomPeer};
 use crate::domain::ticket::Role;
 use crate::error::{AppError, AppResult};
 use crate::platform;
@@ -115,14 +115,7 @@ async fn ws(
             }
         }
     };
-    let ice = ice_servers(
-        &cfg.stun_urls,
-        &cfg.turn_urls,
-        cfg.turn_secret.as_deref(),
-        &peer.peer_id,
-        platform::now().timestamp(),
-        cfg.turn_ttl_seconds,
-    );
+    let ice = super::support::ice_for(&cfg, &peer.peer_id);
     let q = serde_urlencoded::to_string([
         ("peer", serde_json::to_string(&peer)?),
         ("ice", ice.to_string()),

@@ -138,7 +138,8 @@ fn ws_origin(cfg: &Config, uri: &Uri, headers: &HeaderMap) -> String {
     }
 }
 
-fn ice_for(cfg: &Config, user: &str) -> serde_json::Value {
+/// The ICE servers of `user` (a peer id): the configured STUN, and TURN with time-limited credentials.
+pub fn ice_for(cfg: &Config, user: &str) -> serde_json::Value {
     ice_servers(
         &cfg.stun_urls,
         &cfg.turn_urls,

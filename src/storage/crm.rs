@@ -34,6 +34,22 @@ pub struct Connection {
     pub updated_at: String,
 }
 
+/// A non-secret string setting of a connection's `settings` object, trimmed; `None` when absent or blank.
+pub fn setting<'a>(settings: &'a serde_json::Value, key: &str) -> Option<&'a str> {
+    settings
+        .get(key)
+        .and_then(|v| v.as_str())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+impl Connection {
+    /// A string setting ([`setting`]).
+    pub fn setting(&self, key: &str) -> Option<&str> {
+        setting(&self.settings, key)
+    }
+}
+
 fn int_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     Ok(i64::deserialize(d)? != 0)
 }
@@ -380,6 +396,25 @@ pub async fn unlinked_tickets(
     .await
 }
 
+/// Linked tickets (with an external id) matching `and_order` (an `AND …` condition and the `ORDER BY`).
+async fn linked_tickets(
+    db: &Db,
+    tenant: &str,
+    connection: &str,
+    and_order: &str,
+    limit: u32,
+) -> AppResult<Vec<SyncTicket>> {
+    db.all(
+        &format!(
+            "SELECT {SYNC_TICKET_COLUMNS}, l.external_id, l.synced_status FROM crm_ticket_links l
+             JOIN tickets t ON t.ticket_id = l.ticket_id AND t.tenant_id = l.tenant_id
+             WHERE l.connection_id = ? AND l.tenant_id = ? AND l.external_id IS NOT NULL {and_order} LIMIT ?"
+        ),
+        params![connection, tenant, i64::from(limit)],
+    )
+    .await
+}
+
 /// Linked tickets changed in Edgedesk since their last sync.
 pub async fn changed_tickets(
     db: &Db,
@@ -387,15 +422,12 @@ pub async fn changed_tickets(
     connection: &str,
     limit: u32,
 ) -> AppResult<Vec<SyncTicket>> {
-    db.all(
-        &format!(
-            "SELECT {SYNC_TICKET_COLUMNS}, l.external_id, l.synced_status FROM crm_ticket_links l
-             JOIN tickets t ON t.ticket_id = l.ticket_id AND t.tenant_id = l.tenant_id
-             WHERE l.connection_id = ? AND l.tenant_id = ? AND l.external_id IS NOT NULL
-               AND t.updated_at > COALESCE(l.edgedesk_updated_at, '')
-             ORDER BY t.updated_at LIMIT ?"
-        ),
-        params![connection, tenant, i64::from(limit)],
+    linked_tickets(
+        db,
+        tenant,
+        connection,
+        "AND t.updated_at > COALESCE(l.edgedesk_updated_at, '') ORDER BY t.updated_at",
+        limit,
     )
     .await
 }
@@ -408,15 +440,12 @@ pub async fn tickets_to_check(
     connection: &str,
     limit: u32,
 ) -> AppResult<Vec<SyncTicket>> {
-    db.all(
-        &format!(
-            "SELECT {SYNC_TICKET_COLUMNS}, l.external_id, l.synced_status FROM crm_ticket_links l
-             JOIN tickets t ON t.ticket_id = l.ticket_id AND t.tenant_id = l.tenant_id
-             WHERE l.connection_id = ? AND l.tenant_id = ? AND l.external_id IS NOT NULL
-               AND t.updated_at <= COALESCE(l.edgedesk_updated_at, '')
-             ORDER BY l.checked_at_ms LIMIT ?"
-        ),
-        params![connection, tenant, i64::from(limit)],
+    linked_tickets(
+        db,
+        tenant,
+        connection,
+        "AND t.updated_at <= COALESCE(l.edgedesk_updated_at, '') ORDER BY l.checked_at_ms",
+        limit,
     )
     .await
 }
