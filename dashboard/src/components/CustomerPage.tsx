@@ -8,7 +8,7 @@ import { link, navigate, ticketPath } from '../router';
 import { useShortcuts } from '../shortcuts';
 import { customersMemory, useSession } from '../store';
 import { CustomerAvatar, CustomerBadges, CustomerName, IdentityChips } from './Customers';
-import { Badge, ErrorBanner, Loading, Notice } from './ui';
+import { Badge, ErrorBanner, Loading, Notice, useEditable } from './ui';
 
 export function CustomerPage({ id }: { id: string }) {
   const { me } = useSession();
@@ -151,11 +151,10 @@ function Picture({ url }: { url: string | null }) {
 }
 
 function Notes({ customer, onSaved }: { customer: Customer; onSaved: (c: Customer) => void }) {
-  const [text, setText] = useState(customer.notes ?? '');
+  const [text, setText] = useEditable(customer.notes ?? '', customer.id);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const saved = customer.notes ?? '';
-  useEffect(() => setText(customer.notes ?? ''), [customer.id, customer.notes]);
 
   async function save(e: Event) {
     e.preventDefault();

@@ -4,7 +4,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { api, errorMessage, ROLES, type Role, type Staff } from '../api';
 import { formatDay, humanize } from '../format';
 import { staffList, useSession } from '../store';
-import { ErrorBanner, Loading, Notice, Secret } from './ui';
+import { ErrorBanner, Loading, Notice, Secret, useEditable } from './ui';
 
 export function StaffPage() {
   const { me } = useSession();
@@ -118,8 +118,7 @@ export function StaffPage() {
 }
 
 function TeamInput({ staff, disabled, onSave }: { staff: Staff; disabled: boolean; onSave: (team: string | null) => void }) {
-  const [v, setV] = useState(staff.team ?? '');
-  useEffect(() => setV(staff.team ?? ''), [staff.team]);
+  const [v, setV] = useEditable(staff.team ?? '');
   // The input's own value, not the state: Enter right after typing may come before the state re-renders.
   const save = (value: string) => {
     const next = value.trim() || null;

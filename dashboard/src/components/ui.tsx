@@ -1,8 +1,25 @@
 // Small shared UI pieces: badges, error and notice banners, loading indicator, modal dialog.
 import type { ComponentChildren } from 'preact';
-import { useLayoutEffect, useRef } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import type { Ticket } from '../api';
 import { duration, formatDate, slaState } from '../format';
+
+/**
+ * Editable local state seeded from `source` that follows later changes of `source` (a save, a live update, another
+ * record) but never resets at mount: effects run after paint, so a reset there could wipe what was typed first.
+ * `key` names the record, so switching to another record with the same value still resets.
+ */
+export function useEditable<T>(source: T, key?: unknown): [T, (v: T) => void] {
+  const [value, setValue] = useState(source);
+  const last = useRef({ source, key });
+  useEffect(() => {
+    if (!Object.is(last.current.source, source) || !Object.is(last.current.key, key)) {
+      last.current = { source, key };
+      setValue(source);
+    }
+  }, [source, key]);
+  return [value, setValue];
+}
 
 export function Badge({ kind, value, testid }: { kind: string; value: string; testid?: string }) {
   return (
