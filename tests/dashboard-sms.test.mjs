@@ -39,9 +39,14 @@ describe('SMS tickets in the dashboard', () => {
       smsParams({ from: CUSTOMER, to: OUR, body: 'Are you open on Saturday?', accountSid: twilio.accountSid }),
       { authToken: twilio.authToken });
     assert.equal(r.status, 200, r.text);
+    // The answer and the customer lookup run after the webhook has answered (waitUntil).
     for (let i = 0; i < 300 && !twilio.messages.some((m) => /open 9 to 5/.test(m.body)); i++) {
       await new Promise((res) => setTimeout(res, 20));
     }
+    assert.ok(twilio.messages.some((m) => /open 9 to 5/.test(m.body)), 'the SMS answer was sent');
+    const token = await h.login();
+    const named = async () => (await h.api('GET', '/api/v1/tickets?channel=sms', { token })).json.tickets?.[0]?.customer_name;
+    for (let i = 0; i < 100 && (await named()) !== 'Maya Patel'; i++) await new Promise((res) => setTimeout(res, 50));
     const { page, errors } = await openPage(browser);
     await login(page, h.url);
     await page.goto(`${h.url}/?channel=sms`);

@@ -473,6 +473,8 @@ describe('live support in the browser: widget on another origin, agent console',
     await cust.locator('[data-testid=chat-message][data-role=agent]').filter({ hasText: answer }).waitFor();
     assert.deepEqual(await messages(), [['true', 'customer', first], ['false', 'agent', reply], ['true', 'customer', after],
       ['false', 'agent', answer]]);
+    // The console shows its own line when the room echoes it (its own copy may come a moment after the widget's).
+    await page.locator('[data-testid=transcript-line][data-role=agent]').filter({ hasText: answer }).waitFor();
 
     // The agent's console reloads too: the stored history and the welcome's are merged, nothing twice.
     const consoleLines = () => page.getByTestId('transcript-line').evaluateAll((els) => els.map((e) => e.dataset.role));

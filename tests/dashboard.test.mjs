@@ -238,9 +238,12 @@ describe('dashboard: an agent shift', () => {
     await page.getByTestId('canned-save').click();
     await page.locator('[data-testid=canned-item][data-shortcut=greet]').waitFor();
 
+    // The composer asks for the canned list as it appears: Tab before the answer would have nothing to expand.
+    const cannedLoaded = page.waitForResponse((r) => r.request().method() === 'GET' && new URL(r.url()).pathname === '/api/v1/canned-responses');
     await page.goto(`${h.url}/tickets/TKT-000002`);
     const composer = page.getByTestId('composer-text');
     await composer.waitFor();
+    await cannedLoaded;
     await composer.fill('');
     await composer.type('/greet');
     await composer.press('Tab');

@@ -29,8 +29,13 @@ window.addEventListener('popstate', () => listeners.forEach((l) => l()));
 export function useLocation(): Location {
   const [loc, setLoc] = useState(current);
   useEffect(() => {
-    const l = () => setLoc(current());
+    const l = () =>
+      setLoc((prev) => {
+        const next = current();
+        return prev.path === next.path && prev.params.toString() === next.params.toString() ? prev : next;
+      });
     listeners.add(l);
+    l(); // effects run after paint: a navigation between the first render and now is not lost
     return () => {
       listeners.delete(l);
     };

@@ -2,7 +2,7 @@
 // sending it passes `draft_id` so the API records how much the agent edited it. Canned responses: type
 // `/shortcut` then Tab, or pick one from the list.
 import type { RefObject } from 'preact';
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, errorMessage, type Canned, type Draft, type Status, type Ticket } from '../api';
 import { ago } from '../format';
 import { cannedList } from '../store';
@@ -28,17 +28,23 @@ export function Composer({ ticket, draft, mode, setMode, textareaRef, onChanged,
   onNotice: (text: string) => void;
 }) {
   const canned = cannedList.use();
-  const [reply, setReply] = useState('');
+  // Seeded from the draft at mount (not by the effect below, which runs after paint and could overwrite what the
+  // agent typed first).
+  const [reply, setReply] = useState(draft?.content ?? '');
   const [note, setNote] = useState('');
-  const [draftId, setDraftId] = useState<string | null>(null);
+  const [draftId, setDraftId] = useState<string | null>(draft?.id ?? null);
   const [dirty, setDirty] = useState(false); // the agent typed in the reply box since the draft was loaded
   const [after, setAfter] = useState<'' | Status>('');
   const [busy, setBusy] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [picker, setPicker] = useState(false);
 
-  // Load the AI draft into the reply box when it appears or changes, unless the agent is already writing.
+  // Load the AI draft into the reply box when it appears or changes later, unless the agent is already writing.
+  const draftKey = draft ? `${draft.id}\n${draft.content}` : null; // a regenerated draft may keep its id
+  const loadedKey = useRef(draftKey);
   useEffect(() => {
+    if (loadedKey.current === draftKey) return;
+    loadedKey.current = draftKey;
     if (draft) {
       if (!dirty || !reply.trim()) {
         setReply(draft.content);
@@ -49,7 +55,7 @@ export function Composer({ ticket, draft, mode, setMode, textareaRef, onChanged,
       setReply('');
       setDraftId(null);
     }
-  }, [draft ? `${draft.id}\n${draft.content}` : null]); // a regenerated draft may keep its id
+  }, [draftKey]);
 
   const text = mode === 'reply' ? reply : note;
   const setText = (v: string) => {

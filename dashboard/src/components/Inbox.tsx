@@ -10,7 +10,7 @@ import { useLive } from '../live';
 import { link, navigate, ticketPath } from '../router';
 import { useShortcuts } from '../shortcuts';
 import { inboxMemory, staffList, useNow, useSession } from '../store';
-import { Badge, ErrorBanner, Loading, SlaPill } from './ui';
+import { Badge, ErrorBanner, Loading, SlaPill, useEditable } from './ui';
 
 export const VIEWS: { id: View; label: string; hint: string }[] = [
   { id: 'mine', label: 'Mine', hint: 'Assigned to me' },
@@ -45,8 +45,10 @@ export function Inbox({ params }: { params: URLSearchParams }) {
   const [sel, setSel] = useState(0);
   const [checked, setChecked] = useState<Set<string>>(new Set());
   const [bulk, setBulk] = useState<BulkResult | null>(null);
-  const [qInput, setQInput] = useState(filters.q);
-  const [tagInput, setTagInput] = useState(filters.tag);
+  // The boxes follow the URL (back/forward, "Clear filters"), not every view change: an effect resetting them
+  // on any change could wipe what was typed right after a click.
+  const [qInput, setQInput] = useEditable(filters.q);
+  const [tagInput, setTagInput] = useEditable(filters.tag);
   const searchRef = useRef<HTMLInputElement>(null);
   const tableRef = useRef<HTMLTableSectionElement>(null);
   const generation = useRef(0);
@@ -102,8 +104,6 @@ export function Inbox({ params }: { params: URLSearchParams }) {
   }
 
   useEffect(() => {
-    setQInput(filters.q);
-    setTagInput(filters.tag);
     setSel(0);
     setChecked(new Set());
     void load();
