@@ -122,6 +122,20 @@ describe('Salesforce', () => {
     assert.equal(grants(), before + 1, 'INVALID_SESSION_ID → one refresh');
     await api('POST', '/api/v1/crm/customer?fresh=true', { crm_type: 'salesforce', customer_id: sf.contacts[0].Id });
     assert.equal(grants(), before + 1, 'and the refreshed token is used by the next request');
+
+    // The token endpoint's own 5xx is tried again; one that keeps failing is a 502 without the vendor's body.
+    sf.expireTokens();
+    sf.fail(/oauth2\/token/, { status: 503, times: 1 });
+    const retried = await api('POST', '/api/v1/crm/customer?fresh=true', { crm_type: 'salesforce', customer_id: sf.contacts[0].Id });
+    assert.equal(retried.status, 200, retried.text);
+    assert.equal(grants(), before + 3, 'a failed grant, then a good one');
+    sf.expireTokens();
+    sf.fail(/oauth2\/token/, { status: 500, times: 3 }); // a fourth attempt would succeed (and fail this test)
+    const down = await api('POST', '/api/v1/crm/customer?fresh=true', { crm_type: 'salesforce', customer_id: sf.contacts[0].Id });
+    assert.equal(down.status, 502, down.text);
+    assert.equal(down.json.error.code, 'crm_error');
+    assert.equal(grants(), before + 6, 'three attempts, then it gives up');
+    assert.ok(!down.text.includes('unknown_error'), 'no vendor body is echoed');
   });
 
   test('REQUEST_LIMIT_EXCEEDED is retried, then 503; a revoked refresh token is 502 crm_auth_failed', async () => {

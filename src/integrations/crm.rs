@@ -247,15 +247,13 @@ impl Conn<'_> {
     }
 
     /// Salesforce: a new access token through the refresh-token flow ([`OAuthRefresh`]); 502 `crm_auth_failed`
-    /// when Salesforce refuses the client or the refresh token.
+    /// when Salesforce refuses the client or the refresh token. A 5xx or a lost connection from the token endpoint
+    /// is tried again (at most 3 attempts, backoff with jitter, within the request's deadline): the grant has no
+    /// side effect a repeat could double.
     async fn refresh(&self) -> Result<(), AppError> {
         let Some(o) = &self.oauth else {
             return Ok(());
         };
-        let left = self.deadline_ms - crate::platform::now_ms();
-        if left <= 0 {
-            return Err(self.fail(504, "crm_timeout", "no answer in time", None));
-        }
         let form = serde_urlencoded::to_string([
             ("grant_type", "refresh_token"),
             ("client_id", o.client_id.as_str()),
@@ -263,22 +261,44 @@ impl Conn<'_> {
             ("refresh_token", o.refresh_token.as_str()),
         ])
         .map_err(|_| self.fail(502, "crm_error", "could not encode the token request", None))?;
-        let result = Http::with_timeout(left as u64)
-            .send(
-                "crm",
-                Method::Post,
-                &format!("{}/services/oauth2/token", o.login_url),
-                &[
-                    ("content-type", "application/x-www-form-urlencoded"),
-                    ("accept", "application/json"),
-                ],
-                Some(form.into_bytes()),
-            )
-            .await;
-        self.http.subrequests.set(self.http.subrequests.get() + 1);
-        let r = match result {
-            Ok(r) => r,
-            Err(_) => return Err(self.fail(504, "crm_timeout", "no answer in time", None)),
+        let mut attempt = 0;
+        let r = loop {
+            attempt += 1;
+            let left = self.deadline_ms - crate::platform::now_ms();
+            if left <= 0 {
+                return Err(self.fail(504, "crm_timeout", "no answer in time", None));
+            }
+            let result = Http::with_timeout(left as u64)
+                .send(
+                    "crm",
+                    Method::Post,
+                    &format!("{}/services/oauth2/token", o.login_url),
+                    &[
+                        ("content-type", "application/x-www-form-urlencoded"),
+                        ("accept", "application/json"),
+                    ],
+                    Some(form.clone().into_bytes()),
+                )
+                .await;
+            self.http.subrequests.set(self.http.subrequests.get() + 1);
+            let (retry_after, last) = match result {
+                Ok(r) if r.status < 500 => break r,
+                Ok(r) => (r.retry_after, Some(r.status)),
+                Err(_) => (None, None),
+            };
+            let delay = crm::retry_delay_ms(attempt, retry_after, js_sys::Math::random());
+            if attempt >= 3 || crate::platform::now_ms() + delay as i64 >= self.deadline_ms {
+                return Err(match last {
+                    Some(s) => self.fail(
+                        502,
+                        "crm_error",
+                        &format!("token endpoint answered HTTP {s}"),
+                        None,
+                    ),
+                    None => self.fail(504, "crm_timeout", "no answer in time", None),
+                });
+            }
+            worker::Delay::from(std::time::Duration::from_millis(delay)).await;
         };
         match r.status {
             200..=299 => {
