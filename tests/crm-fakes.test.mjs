@@ -286,6 +286,106 @@ describe('Zendesk fake', () => {
     await assert.rejects(fetch(`${zd.url}/api/v2/tickets/35.json`, { headers: { authorization: auth() }, signal: AbortSignal.timeout(100) }), /TimeoutError|aborted/);
   });
 
+  test('list tickets by external_id: exact match, shared ids all listed, none is an empty list; create keeps external_id', async () => {
+    const ext = 'edgedesk-3f1c2a4e-9b7d-4c1e-8a2f-000000000001';
+    const create = (extra = {}) => send('POST', '/api/v2/tickets.json', { ticket: { subject: 'Call from +14155550142', comment: { body: 'Caller asked for a refund' }, requester_id: 35437, external_id: ext, ...extra } });
+    const created = await create();
+    assert.equal(created.status, 201, created.text);
+    assert.equal(created.json.ticket.external_id, ext);
+
+    const byExt = (value, suffix = '.json') => get(`/api/v2/tickets${suffix}?external_id=${encodeURIComponent(value)}`);
+    const found = await byExt(ext);
+    assert.equal(found.status, 200, found.text);
+    assert.deepEqual(Object.keys(found.json), ['tickets', 'next_page', 'previous_page', 'count']);
+    assert.deepEqual(found.json.tickets.map((t) => t.id), [created.json.ticket.id]);
+    assert.equal(found.json.count, 1);
+    assert.equal(found.json.next_page, null);
+    assert.equal(found.json.previous_page, null);
+    assert.deepEqual(found.json.tickets[0], (await get(`/api/v2/tickets/${created.json.ticket.id}.json`)).json.ticket);
+    assert.equal(found.headers.get('ratelimit-limit'), '700', 'a list endpoint');
+    assert.deepEqual((await byExt(ext, '')).json.tickets.map((t) => t.id), [created.json.ticket.id], 'without .json too');
+
+    for (const other of [ext.slice(0, -1), ext.toUpperCase(), `${ext}0`, 'nothing']) {
+      assert.deepEqual((await byExt(other)).json, { tickets: [], next_page: null, previous_page: null, count: 0 }, other);
+    }
+
+    // "External ids don't have to be unique": a second ticket with the same one is listed too, oldest first.
+    const twin = await create({ subject: 'Twin' });
+    assert.deepEqual((await byExt(ext)).json.tickets.map((t) => t.id), [created.json.ticket.id, twin.json.ticket.id]);
+    assert.equal((await byExt(ext)).json.count, 2);
+
+    // Update Ticket sets external_id; List Tickets without it lists every ticket, paged.
+    assert.equal((await send('PUT', '/api/v2/tickets/43.json', { ticket: { external_id: 'legacy-43' } })).status, 200);
+    assert.deepEqual((await byExt('legacy-43')).json.tickets.map((t) => t.id), [43]);
+    const all = await get('/api/v2/tickets.json?per_page=2');
+    assert.equal(all.status, 200);
+    assert.equal(all.json.count, zd.tickets.length);
+    assert.equal(all.json.tickets.length, 2);
+    assert.match(all.json.next_page, /\/api\/v2\/tickets\.json\?.*page=2/);
+    assert.equal((await send('POST', '/api/v2/tickets.json', { ticket: { comment: { body: 'x' }, requester_id: 35437 } })).json.ticket.external_id, null);
+  });
+
+  test('fail({after: true}): the request is carried out, the answer is the fault; the external_id lookup finds the ticket', async () => {
+    const ext = 'edgedesk-3f1c2a4e-9b7d-4c1e-8a2f-000000000002';
+    const count = zd.tickets.length;
+    zd.fail(/^POST \/api\/v2\/tickets\.json$/, { status: 500, after: true });
+    const lost = await send('POST', '/api/v2/tickets.json', { ticket: { subject: 'Lost answer', comment: { body: 'x' }, requester_id: 35437, external_id: ext } });
+    assert.equal(lost.status, 500);
+    assert.match(lost.headers.get('content-type'), /^text\/plain/);
+    assert.equal(lost.text, 'Internal Server Error');
+    assert.equal(zd.tickets.length, count + 1, 'the ticket was created all the same');
+    const made = zd.tickets.at(-1);
+    assert.equal(made.external_id, ext);
+    assert.equal(made.subject, 'Lost answer');
+    assert.deepEqual((await get(`/api/v2/tickets.json?external_id=${ext}`)).json.tickets.map((t) => t.id), [made.id]);
+
+    // On an update: the change is applied, the answer is a 503 with Retry-After.
+    zd.fail(/^PUT \/api\/v2\/tickets\/35\.json$/, { status: 503, after: true, retryAfter: 2 });
+    const update = await send('PUT', '/api/v2/tickets/35.json', { ticket: { priority: 'low' } });
+    assert.equal(update.status, 503);
+    assert.equal(update.text, 'Service Unavailable');
+    assert.equal(update.headers.get('retry-after'), '2');
+    assert.equal(zd.tickets.find((t) => t.id === 35).priority, 'low');
+
+    // Without `after` nothing is created; a request the fake refuses (no comment) still gets the fault status.
+    zd.fail(/^POST \/api\/v2\/tickets\.json$/, { status: 500 });
+    assert.equal((await send('POST', '/api/v2/tickets.json', { ticket: { comment: { body: 'x' }, external_id: ext } })).status, 500);
+    zd.fail(/^POST \/api\/v2\/tickets\.json$/, { status: 502, after: true });
+    assert.equal((await send('POST', '/api/v2/tickets.json', { ticket: { subject: 'no body' } })).status, 502);
+    assert.equal(zd.tickets.length, count + 1);
+    assert.equal((await get(`/api/v2/tickets.json?external_id=${ext}`)).json.count, 1);
+    assert.throws(() => zd.fail(/x/, { status: 500, after: 'yes' }), TypeError);
+  });
+
+  test('delay(): the request is carried out on arrival and only the answer is held; after: false holds the request itself', async () => {
+    const post = (subject, signal) => fetch(`${zd.url}/api/v2/tickets.json`, {
+      method: 'POST',
+      headers: { authorization: auth(), 'content-type': 'application/json' },
+      body: JSON.stringify({ ticket: { subject, comment: { body: 'x' }, requester_id: 35437 } }),
+      signal,
+    });
+    const count = zd.tickets.length;
+    zd.delay(/^POST \/api\/v2\/tickets\.json$/, { ms: Infinity });
+    await assert.rejects(post('Timed out after the write', AbortSignal.timeout(100)), /TimeoutError|aborted/);
+    assert.equal(zd.tickets.length, count + 1, 'created although the client timed out');
+    assert.equal(zd.tickets.at(-1).subject, 'Timed out after the write');
+
+    zd.delay(/^POST \/api\/v2\/tickets\.json$/, { ms: Infinity, after: false });
+    await assert.rejects(post('Never carried out', AbortSignal.timeout(100)), /TimeoutError|aborted/);
+    assert.equal(zd.tickets.length, count + 1, 'held before the write: never created');
+
+    zd.delay(/^POST \/api\/v2\/tickets\.json$/, { ms: 200, after: false });
+    const t0 = Date.now();
+    const pending = post('Carried out late');
+    await new Promise((r) => setTimeout(r, 80));
+    assert.equal(zd.tickets.length, count + 1, 'not yet carried out while held');
+    const res = await pending;
+    assert.equal(res.status, 201);
+    assert.ok(Date.now() - t0 >= 190);
+    assert.equal(zd.tickets.length, count + 2);
+    assert.throws(() => zd.delay(/x/, { ms: 1, after: 1 }), TypeError);
+  });
+
   test('requests are logged with the parsed JSON body', () => {
     const posted = zd.requests.filter((r) => r.method === 'POST');
     assert.ok(posted.length > 0);
@@ -522,6 +622,56 @@ describe('HubSpot fake', () => {
     assert.deepEqual(hs.tickets.find((t) => t.id === '2002').associations, [{ to: { id: '101' }, types: [{ associationCategory: 'HUBSPOT_DEFINED', associationTypeId: 16 }] }]);
   });
 
+  test('tickets search by exact subject (EQ): the whole value, case-insensitively; a create whose answer was lost is found', async () => {
+    const subject = 'Call from +1 (415) 555-0142: "refund" [edgedesk] 50% off_now';
+    const search = (value, body = {}) => send('POST', '/crm/v3/objects/tickets/search', {
+      filterGroups: [{ filters: [{ propertyName: 'subject', operator: 'EQ', value }] }],
+      properties: ['subject', 'content', 'hs_pipeline_stage', 'hs_ticket_priority'],
+      limit: 5,
+      ...body,
+    });
+    assert.deepEqual((await search(subject)).json, { total: 0, results: [] });
+
+    hs.fail(/^POST \/crm\/v3\/objects\/tickets$/, { status: 500, after: true });
+    const lost = await send('POST', '/crm/v3/objects/tickets', { properties: { subject, content: 'Caller asked for a refund', hs_pipeline: '0', hs_pipeline_stage: '1' } });
+    assert.equal(lost.status, 500);
+    assert.deepEqual(Object.keys(lost.json), ['status', 'message', 'correlationId'], 'the `after` option is not part of the body');
+    assert.equal(lost.json.message, 'internal error');
+    const made = hs.tickets.at(-1);
+    assert.equal(made.properties.subject, subject, 'created all the same');
+
+    const found = await search(subject);
+    assert.equal(found.status, 200, found.text);
+    assert.equal(found.json.total, 1);
+    assert.deepEqual(found.json.results, [{
+      id: made.id,
+      properties: {
+        content: 'Caller asked for a refund',
+        createdate: made.createdAt,
+        hs_lastmodifieddate: made.updatedAt,
+        hs_object_id: made.id,
+        hs_pipeline_stage: '1',
+        hs_ticket_priority: null,
+        subject,
+      },
+      createdAt: made.createdAt,
+      updatedAt: made.updatedAt,
+      archived: false,
+    }]);
+    assert.deepEqual((await search(subject.toUpperCase())).json.results.map((r) => r.id), [made.id], 'EQ is case-insensitive');
+    for (const part of [subject.slice(0, 20), 'refund', `${subject}!`]) {
+      assert.deepEqual((await search(part)).json, { total: 0, results: [] }, part);
+    }
+
+    // Two tickets with the subject: both found; newest first with a createdate sort.
+    await new Promise((r) => setTimeout(r, 5));
+    const again = await send('POST', '/crm/v3/objects/tickets', { properties: { subject, hs_pipeline_stage: '1' } });
+    assert.equal(again.status, 201);
+    const both = await search(subject, { sorts: [{ propertyName: 'createdate', direction: 'DESCENDING' }] });
+    assert.deepEqual(both.json.results.map((r) => r.id), [again.json.id, made.id]);
+    assert.equal(both.json.total, 2);
+  });
+
   test('delay(): slow responses', async () => {
     hs.delay(/^POST \/crm\/v3\/objects\/contacts\/search/, { ms: 120 });
     const t0 = Date.now();
@@ -686,5 +836,113 @@ describe('Freshdesk fake', () => {
     assert.equal((await get('/api/v2/tickets/20')).status, 200);
     assert.ok(Date.now() - t0 >= 110);
     assert.ok(fd.requests.some((r) => r.method === 'POST' && r.json?.subject === 'Refund'));
+  });
+
+  test('filter tickets (search/tickets): tag, status, priority with AND / OR / ( ); {results, total}; create keeps tags', async () => {
+    const tag = 'edgedesk-3f1c2a4e-9b7d-4c1e-8a2f-00000000000f';
+    const created = await send('POST', '/api/v2/tickets', { subject: 'Call', description: 'x', email: 'bob@example.com', status: 2, priority: 2, tags: [tag, 'phone'] });
+    assert.equal(created.status, 201, created.text);
+    assert.deepEqual(created.json.tags, [tag, 'phone']);
+    const refund = fd.tickets.find((t) => t.subject === 'Refund'); // created (status 4, priority 2) by an earlier test
+
+    const search = (query, extra = '') => get(`/api/v2/search/tickets?query=${encodeURIComponent(`"${query}"`)}${extra}`);
+    const ids = async (query) => {
+      const res = await search(query);
+      assert.equal(res.status, 200, `${query}: ${res.text}`);
+      return res.json.results.map((t) => t.id);
+    };
+    const byTag = await search(`tag:'${tag}'`);
+    assert.equal(byTag.status, 200, byTag.text);
+    assert.deepEqual(Object.keys(byTag.json), ['results', 'total']);
+    assert.equal(byTag.json.total, 1);
+    assert.deepEqual(byTag.json.results.map((t) => t.id), [created.json.id]);
+    assert.ok(!('description' in byTag.json.results[0]) && !('description_text' in byTag.json.results[0]));
+    assert.deepEqual(byTag.json.results[0].tags, [tag, 'phone']);
+    assert.equal(byTag.headers.get('x-ratelimit-total'), '700');
+    // The documented raw form (double quotes in the URL, encoded by the client as it likes).
+    const raw = await call(`${fd.url}/api/v2/search/tickets?query="tag:'${tag}'"`, { headers: { authorization: auth() } });
+    assert.deepEqual(raw.json.results.map((t) => t.id), [created.json.id]);
+    assert.deepEqual((await search("tag:'edgedesk-nope'")).json, { results: [], total: 0 });
+    assert.deepEqual(await ids(`tag:'${tag.slice(0, -1)}'`), [], 'a tag matches whole');
+
+    assert.deepEqual(await ids('status:2 AND priority:3'), [20]);
+    assert.deepEqual(await ids('(status:3 OR status:4) AND priority:1'), [21, 22], 'newest first; no 30-day window');
+    assert.deepEqual(await ids('status:3 OR status:4'), [refund.id, 21, 22]);
+    assert.deepEqual(await ids("tag:'phone' AND status:2"), [created.json.id]);
+    assert.deepEqual(await ids("status:2 AND priority:3 OR tag:'phone'"), [created.json.id, 20], 'AND binds tighter than OR');
+    assert.deepEqual(await ids('priority:>4'), []);
+    assert.deepEqual(await ids('priority:>3'), [20], ':> is "greater than or equal to"');
+    assert.deepEqual(await ids('priority:>3 AND status:<2'), [20], ':< is "less than or equal to"');
+    assert.deepEqual(await ids('priority:>3 AND status:<1'), []);
+    assert.deepEqual(await ids(`created_at:<'${daysAgo(30).slice(0, 10)}'`), [22]);
+    assert.ok(!(await ids('status:2')).includes(24), 'spam is left out');
+    const untagged = await ids('tag:null');
+    assert.ok(untagged.includes(20) && !untagged.includes(created.json.id));
+  });
+
+  test('filter tickets: 30 per page, page 1..10, total counts every hit', async () => {
+    const many = await startFreshdesk({ apiKey: KEY, tickets: Array.from({ length: 31 }, (_, i) => ({ subject: `T${i}`, tags: ['bulk'], priority: 2 })) });
+    try {
+      const page = (n) => call(`${many.url}/api/v2/search/tickets?query=${encodeURIComponent('"tag:\'bulk\' AND priority:2"')}${n ? `&page=${n}` : ''}`, { headers: { authorization: auth() } });
+      const first = await page();
+      assert.equal(first.json.total, 31);
+      assert.equal(first.json.results.length, 30);
+      const second = await page(2);
+      assert.equal(second.json.total, 31);
+      assert.equal(second.json.results.length, 1);
+      assert.equal(new Set([...first.json.results, ...second.json.results].map((t) => t.id)).size, 31);
+      assert.deepEqual((await page(10)).json, { results: [], total: 31 });
+      const eleven = await page(11);
+      assert.equal(eleven.status, 400);
+      assert.deepEqual(eleven.json.errors.map((e) => [e.field, e.code]), [['page', 'invalid_value']]);
+    } finally {
+      await many.close();
+    }
+  });
+
+  test('filter tickets: a bad query is 400 Validation failed on `query`', async () => {
+    const bad = async (path) => {
+      const res = await get(path);
+      assert.equal(res.status, 400, `${path}: ${res.text}`);
+      assert.equal(res.json.description, 'Validation failed');
+      assert.equal(res.json.errors.length, 1);
+      const [error] = res.json.errors;
+      assert.equal(typeof error.message, 'string');
+      return error;
+    };
+    const q = (query) => `/api/v2/search/tickets?query=${encodeURIComponent(query)}`;
+    for (const query of [
+      'status:2', // not enclosed in double quotes
+      "'status:2'",
+      '"tag:bare"', // a string value must be single-quoted
+      "\"status:'2'\"", // a number must not be
+      "\"colour:'red'\"", // no such field
+      '"Status:2"', // field names are case-sensitive
+      '"status:2 AND"',
+      '"(status:2"',
+      '"status:2 and priority:1"',
+      "\"tag:>'x'\"",
+      '""',
+      `"${'status:2 OR '.repeat(50)}status:3"`, // over 512 characters
+    ]) {
+      assert.deepEqual({ ...(await bad(q(query))), message: undefined }, { field: 'query', message: undefined, code: 'invalid_value' }, query);
+    }
+    assert.deepEqual(await bad('/api/v2/search/tickets'), { field: 'query', message: 'It should be a/an String', code: 'missing_field' });
+    assert.equal((await bad(`${q('"status:2"')}&per_page=5`)).code, 'invalid_field');
+    const tags = await send('POST', '/api/v2/tickets', { subject: 's', description: 'd', email: 'bob@example.com', tags: 'edgedesk-x' });
+    assert.equal(tags.status, 400);
+    assert.deepEqual(tags.json.errors.map((e) => [e.field, e.code]), [['tags', 'datatype_mismatch']]);
+  });
+
+  test('fail({after: true}) on create: the ticket exists although the answer was a 503; the tag lookup finds it', async () => {
+    const tag = 'edgedesk-3f1c2a4e-9b7d-4c1e-8a2f-0000000000aa';
+    const count = fd.tickets.length;
+    fd.fail(/^POST \/api\/v2\/tickets$/, { status: 503, after: true });
+    const lost = await send('POST', '/api/v2/tickets', { subject: 'Lost', description: 'x', email: 'bob@example.com', status: 2, priority: 1, tags: [tag] });
+    assert.equal(lost.status, 503);
+    assert.equal(fd.tickets.length, count + 1);
+    const res = await get(`/api/v2/search/tickets?query=${encodeURIComponent(`"tag:'${tag}'"`)}`);
+    assert.deepEqual(res.json.results.map((t) => t.id), [fd.tickets.at(-1).id]);
+    assert.equal(res.json.results[0].subject, 'Lost');
   });
 });

@@ -407,6 +407,52 @@ describe('Salesforce fake', () => {
     assert.deepEqual(escaped.json.records.map((r) => r.Id), [ada.Id], "SOQL escapes: \\'");
   });
 
+  test('case lookup by exact Subject (SOQL escapes, ORDER BY CreatedDate DESC LIMIT 1); a create whose answer was lost is found', async () => {
+    const subject = `Call from Ada O'Lovelace: "printer" \\ 50% off_now`;
+    const soqlString = (value) => value.replace(/\\/g, '\\\\').replace(/'/g, "\\'");
+    const lookup = (value) => query(`SELECT Id, Subject, Description, Status, Priority, ContactId, CreatedDate, LastModifiedDate FROM Case WHERE Subject = '${soqlString(value)}' ORDER BY CreatedDate DESC LIMIT 1`);
+    assert.deepEqual((await lookup(subject)).json, { totalSize: 0, done: true, records: [] });
+
+    const count = sf.cases.length;
+    sf.fail(/^POST \/services\/data\/v57\.0\/sobjects\/Case$/, { status: 500, after: true });
+    const lost = await send('POST', '/sobjects/Case', { Subject: subject, Description: 'Caller asked for a refund', ContactId: ada.Id, Origin: 'Phone' });
+    assert.equal(lost.status, 500);
+    assert.equal(lost.json[0].errorCode, 'UNKNOWN_EXCEPTION');
+    assert.equal(sf.cases.length, count + 1, 'the Case was created all the same');
+    const made = sf.cases.at(-1);
+
+    const found = await lookup(subject);
+    assert.equal(found.status, 200, found.text);
+    assert.equal(found.json.totalSize, 1);
+    assert.deepEqual(found.json.records, [{
+      attributes: { type: 'Case', url: `/services/data/v57.0/sobjects/Case/${made.Id}` },
+      Id: made.Id,
+      Subject: subject,
+      Description: 'Caller asked for a refund',
+      Status: 'New',
+      Priority: 'Medium',
+      ContactId: ada.Id,
+      CreatedDate: made.CreatedDate,
+      LastModifiedDate: made.LastModifiedDate,
+    }]);
+    assert.match(made.CreatedDate, SF_TIME);
+    assert.deepEqual((await lookup(subject.toUpperCase())).json.records.map((r) => r.Id), [made.Id], 'string = is case-insensitive');
+    for (const other of [subject.slice(0, 20), `${subject} `, subject.replace('50%', '5%')]) {
+      assert.equal((await lookup(other)).json.totalSize, 0, `= is whole-value, no wildcards: ${other}`);
+    }
+    const unescaped = await query(`SELECT Id FROM Case WHERE Subject = '${subject}'`);
+    assert.equal(unescaped.status, 400);
+    assert.equal(unescaped.json[0].errorCode, 'MALFORMED_QUERY');
+
+    // Two cases with the subject: LIMIT 1 after ORDER BY CreatedDate DESC gives the newer.
+    made.CreatedDate = '2024-05-02T12:00:00.000+0000';
+    const again = await send('POST', '/sobjects/Case', { Subject: subject, ContactId: ada.Id });
+    assert.equal(again.status, 201);
+    assert.deepEqual((await lookup(subject)).json.records.map((r) => r.Id), [again.json.id]);
+    const both = await query(`SELECT Id FROM Case WHERE Subject = '${soqlString(subject)}' ORDER BY CreatedDate ASC`);
+    assert.deepEqual(both.json.records.map((r) => r.Id), [made.Id, again.json.id]);
+  });
+
   test('query errors: MALFORMED_QUERY, INVALID_FIELD, INVALID_TYPE, bad filters, missing q', async () => {
     const mixed = await query("SELECT Id FROM Contact WHERE Email = 'a' AND Phone = 'b' OR MobilePhone = 'c'");
     assert.equal(mixed.status, 400);
@@ -489,6 +535,23 @@ describe('Salesforce fake', () => {
     assert.equal(res.status, 200);
     assert.ok(Date.now() - started >= 140);
     assert.deepEqual(res.json.records.map((r) => r.Id), [acme.Id]);
+  });
+
+  test('delay(): a create carried out whose answer never comes (client timeout); after: false never carries it out', async () => {
+    const post = (Subject) => fetch(`${sf.url}/services/data/v57.0/sobjects/Case`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ Subject }),
+      signal: AbortSignal.timeout(100),
+    });
+    const count = sf.cases.length;
+    sf.delay(/^POST \/services\/data\/v57\.0\/sobjects\/Case$/, { ms: Infinity });
+    await assert.rejects(post('Timed out after the write'), /TimeoutError|aborted/);
+    assert.equal(sf.cases.length, count + 1);
+    assert.equal(sf.cases.at(-1).Subject, 'Timed out after the write');
+    sf.delay(/^POST \/services\/data\/v57\.0\/sobjects\/Case$/, { ms: Infinity, after: false });
+    await assert.rejects(post('Never written'), /TimeoutError|aborted/);
+    assert.equal(sf.cases.length, count + 1);
   });
 
   test('restrictedPicklists: false accepts off-list values, as an unrestricted org does', async () => {

@@ -6,6 +6,7 @@
  *   GET  /api/v2/users/{id}.json                       Show User
  *   GET  /api/v2/users/search.json?query=…             Search Users (email:, phone:, role:, name:, external_id:)
  *   GET  /api/v2/users/{id}/tickets/requested.json     List Tickets requested by the user (offset or cursor pages)
+ *   GET  /api/v2/tickets.json[?external_id=…]          List Tickets (all, or by external id; offset or cursor pages)
  *   GET  /api/v2/tickets/{id}.json                     Show Ticket
  *   POST /api/v2/tickets.json                          Create Ticket
  *   PUT  /api/v2/tickets/{id}.json                     Update Ticket (status, priority, subject, comment, tags, …)
@@ -31,7 +32,9 @@
  *   https://developer.zendesk.com/api-reference/ticketing/tickets/tickets/    (Ticket object, create/update, statuses
  *       new/open/pending/hold/solved/closed, priorities low/normal/high/urgent, requester {email,name}; List Tickets
  *       incl. GET /api/v2/users/{user_id}/tickets/requested: archived tickets left out, "ordered chronologically by
- *       created date, from oldest to newest", cursor or offset pagination, at most 100 per page)
+ *       created date, from oldest to newest", cursor or offset pagination, at most 100 per page; GET /api/v2/tickets
+ *       parameter external_id: "Lists tickets by external id. External ids don't have to be unique for each ticket.
+ *       As a result, the request may return multiple tickets with the same external id.")
  *   https://developer.zendesk.com/api-reference/introduction/pagination/      (cursor pagination: `page[size]`,
  *       `{"meta":{"has_more","after_cursor","before_cursor"},"links":{"next","prev"}}`; offset: `page`, `per_page`,
  *       `{"next_page","previous_page","count"}`; `sort_by`/`sort_order` for offset, `sort=[-]field` for cursor)
@@ -82,6 +85,10 @@
  *   `page[after]`, `page[before]`; `sort=-updated_at` etc.) answers `{"tickets","meta":{"has_more","after_cursor",
  *   "before_cursor"},"links":{"next","prev"}}` (opaque cursors; follow `meta.has_more`). An unknown sort field falls
  *   back to created_at (Zendesk's own answer to one is not verified). No archived tickets exist in the fake.
+ * - Zendesk List Tickets (`GET /api/v2/tickets[.json]`): every ticket, same order and pagination as above; with
+ *   `external_id=…` only the tickets whose external_id equals it exactly (none → `{"tickets":[],"next_page":null,
+ *   "previous_page":null,"count":0}`; several tickets may share one and all are listed). Create/Update Ticket keep
+ *   the `external_id` given (a string; null when not given).
  * - Zendesk 429s (injected) are text/plain "Number of allowed API requests per minute exceeded" with
  *   `Retry-After` (default 1 s, `retryAfter` to choose) and X-Rate-Limit-Remaining: 0.
  * - HubSpot: `Authorization: Bearer <private app token>`; anything else is 401 INVALID_AUTHENTICATION as above.
@@ -102,7 +109,9 @@
  * - HubSpot search: filterGroups ORed, filters ANDed, operators EQ, NEQ, IN, NOT_IN, HAS_PROPERTY,
  *   NOT_HAS_PROPERTY; `sorts` [{propertyName, direction: ASCENDING|DESCENDING}] (numeric values numerically, empty
  *   last; id order otherwise); `limit` default 10, max 200; `after` paging `{"paging":{"next":{"after":"n"}}}`; no
- *   X-HubSpot-RateLimit-* headers on search responses (as reported on the HubSpot community).
+ *   X-HubSpot-RateLimit-* headers on search responses (as reported on the HubSpot community). Ticket properties
+ *   filter like contact properties: `{"propertyName":"subject","operator":"EQ","value":"<subject>"}` matches the
+ *   whole subject (case-insensitively, as contact emails; a prefix or substring does not match).
  * - HubSpot tickets search on `associations.contact` (EQ, NEQ, IN, NOT_IN, HAS_PROPERTY, NOT_HAS_PROPERTY) matches
  *   the ids of the contacts a ticket is associated with. A ticket is associated when created with `associations`
  *   `[{to:{id}, types:[{associationCategory:"HUBSPOT_DEFINED", associationTypeId:16}]}]` (an entry counts as a
@@ -123,12 +132,22 @@
  *   "Service Unavailable" (Zendesk documents text/plain for API-level errors). No real rate limiting (inject it).
  * - HubSpot: only contacts and tickets, no associations API (a ticket create's `associations` to contacts are kept
  *   and returned by `?associations=contacts`), no batch, no archive, no properties API; search `query` and the
- *   10k-result cap are ignored; `associations.{other types}` never match; EQ compares case-insensitively. The
+ *   10k-result cap are ignored; `associations.{other types}` never match; EQ compares case-insensitively; no search
+ *   index lag (HubSpot's search can miss records created seconds earlier — Okta's HubSpot connector docs advise
+ *   waiting 10 s after a create; here a record is searchable at once). The
  *   VALIDATION_ERROR message texts are approximations of HubSpot's; injected 5xx bodies are
  *   `{"status":"error","message":"internal error"|"Service Unavailable","correlationId"}`.
- * - `fail(matcher, {status, times, retryAfter, message, body, headers, …})` answers the next `times` requests whose
- *   `${method} ${pathWithQuery}` matches with that status and the vendor's body for it; `delay(matcher, {ms, times})`
- *   holds them back `ms` milliseconds (`ms: Infinity`: never answered until close()).
+ * - `fail(matcher, {status, times, retryAfter, message, body, headers, after, …})` answers the next `times` requests
+ *   whose `${method} ${pathWithQuery}` matches with that status and the vendor's body for it. By default the request
+ *   is not carried out; with `after: true` it is carried out first (a create creates the record, an update updates
+ *   it) and its answer is thrown away for the fault's — "done, but the answer was lost", e.g. a vendor that created
+ *   a ticket and still answered 500/502/503. (A request the fake cannot carry out — a 4xx of its own — still gets
+ *   the fault status; a bug in the fake itself still answers its loud "fake internal error" 500.)
+ *   `delay(matcher, {ms, times, after})` holds them back `ms` milliseconds (`ms: Infinity`: never answered until
+ *   close()). By default (`after: true`) the request is carried out when it arrives and only the answer is held, so
+ *   `ms: Infinity` simulates a client timeout after the write; `after: false` holds the request itself and carries
+ *   it out when the delay ends (with `ms: Infinity`: never carried out — a timeout before the write). A request
+ *   matching both a fault and a delay gets the fault answer, held back. Pending delays are dropped by close().
  */
 import http from 'node:http';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -170,6 +189,26 @@ async function serve({ name, port = 0, dispatch, faultResponse, decorate }) {
     return entry;
   }
 
+  const timers = new Set();
+  const broken = new WeakSet(); // answers that report a bug in the fake itself (never replaced by a fault)
+  /** Runs a route (or fault builder): HttpErrors become their vendor-shaped answer, anything else a loud 500. */
+  function answer(fn) {
+    try {
+      return fn();
+    } catch (error) {
+      if (error instanceof HttpError) return error.response;
+      console.error(`[${name} fake] internal error:`, error); // a bug in the fake itself: loud, not vendor-shaped
+      const response = text(500, `fake internal error: ${error.stack}`);
+      broken.add(response);
+      return response;
+    }
+  }
+  const later = (ms, fn) => {
+    const timer = setTimeout(() => { timers.delete(timer); fn(); }, ms);
+    timer.unref();
+    timers.add(timer);
+  };
+
   const server = http.createServer((incoming, res) => {
     const chunks = [];
     incoming.on('data', (chunk) => chunks.push(chunk));
@@ -180,22 +219,29 @@ async function serve({ name, port = 0, dispatch, faultResponse, decorate }) {
       }
       requests.push(req);
       const key = `${req.method} ${req.path}`;
-      let response;
-      try {
-        const fault = take(faults, key);
-        response = fault ? faultResponse(fault, req) : dispatch(req);
-      } catch (error) {
-        if (error instanceof HttpError) response = error.response;
-        else { // a bug in the fake itself: loud, not vendor-shaped
-          console.error(`[${name} fake] internal error:`, error);
-          response = text(500, `fake internal error: ${error.stack}`);
+      const fault = take(faults, key);
+      const hold = take(delays, key);
+      const respond = () => {
+        let response;
+        if (!fault) response = answer(() => dispatch(req));
+        else {
+          const { after, ...shown } = fault;
+          // `after`: the request is carried out (a create creates) and its answer thrown away for the fault's.
+          const done = after ? answer(() => dispatch(req)) : undefined;
+          response = done && broken.has(done) ? done : answer(() => faultResponse(shown, req));
         }
+        try { decorate?.(response, req); } catch (error) { console.error(`[${name} fake] decorate:`, error); }
+        return response;
+      };
+      const send = (response) => { if (!res.destroyed) res.writeHead(response.status, response.headers).end(response.body); };
+      const wait = hold?.ms ?? 0;
+      if (hold && hold.after === false) { // held before it is carried out: never carried out when ms is Infinity
+        if (wait !== Infinity) later(wait, () => send(respond()));
+        return;
       }
-      try { decorate?.(response, req); } catch (error) { console.error(`[${name} fake] decorate:`, error); }
-      const wait = take(delays, key)?.ms ?? 0;
-      if (wait === Infinity) return; // hangs until close()
-      const send = () => { if (!res.destroyed) res.writeHead(response.status, response.headers).end(response.body); };
-      if (wait > 0) setTimeout(send, wait).unref(); else send();
+      const response = respond();
+      if (wait === Infinity) return; // carried out, but hangs until close()
+      if (wait > 0) later(wait, () => send(response)); else send(response);
     });
   });
   await new Promise((resolve, reject) => {
@@ -210,25 +256,36 @@ async function serve({ name, port = 0, dispatch, faultResponse, decorate }) {
     /**
      * The next `times` requests whose `${method} ${pathWithQuery}` matches `matcher` answer `status` with the
      * vendor's body for it. `retryAfter` (seconds) sets Retry-After; `message` replaces the default message;
-     * `body` (object or string) replaces the body; `headers` are added. Other options are per vendor.
+     * `body` (object or string) replaces the body; `headers` are added. `after: true` carries the request out
+     * first (a create creates the record, an update updates it) and then answers the fault instead of the normal
+     * answer: a vendor that did the work but whose answer was lost. Other options are per vendor.
      */
-    fail(matcher, { status, times = 1, headers = {}, ...rest } = {}) {
+    fail(matcher, { status, times = 1, headers = {}, after = false, ...rest } = {}) {
       if (!(matcher instanceof RegExp)) throw new TypeError('fail: matcher must be a RegExp');
       if (!Number.isInteger(status) || status < 400 || status > 599) throw new TypeError('fail: status must be an integer 400..599');
       if (!(times >= 1)) throw new TypeError('fail: times must be >= 1 (Infinity: every matching request)');
+      if (typeof after !== 'boolean') throw new TypeError('fail: after must be a boolean');
       if (rest.retryAfter !== undefined && !(Number.isFinite(rest.retryAfter) && rest.retryAfter >= 0)) {
         throw new TypeError('fail: retryAfter must be a number of seconds');
       }
-      faults.push({ matcher, status, headers: lowerHeaders(headers), remaining: times, ...rest });
+      faults.push({ matcher, status, headers: lowerHeaders(headers), remaining: times, after, ...rest });
     },
-    /** The next `times` requests matching `matcher` are answered only after `ms` milliseconds (Infinity: never). */
-    delay(matcher, { ms, times = 1 } = {}) {
+    /**
+     * The next `times` requests matching `matcher` are answered only after `ms` milliseconds (Infinity: never).
+     * By default (`after: true`) the request is carried out when it arrives and only its answer is held (with
+     * `ms: Infinity`: done, but the client times out); `after: false` holds the request itself and carries it out
+     * when the delay ends (with `ms: Infinity`: never carried out).
+     */
+    delay(matcher, { ms, times = 1, after = true } = {}) {
       if (!(matcher instanceof RegExp)) throw new TypeError('delay: matcher must be a RegExp');
       if (!(ms >= 0)) throw new TypeError('delay: ms must be >= 0');
       if (!(times >= 1)) throw new TypeError('delay: times must be >= 1');
-      delays.push({ matcher, ms, remaining: times });
+      if (typeof after !== 'boolean') throw new TypeError('delay: after must be a boolean');
+      delays.push({ matcher, ms, remaining: times, after });
     },
     close: () => new Promise((resolve) => {
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
       server.close(() => resolve());
       server.closeAllConnections();
     }),
@@ -586,14 +643,13 @@ export async function startZendesk({ email, apiToken, users = [], tickets = [], 
   }
 
   /**
-   * List Tickets (`GET /api/v2/users/{id}/tickets/requested`): the user's tickets, every status, "ordered
-   * chronologically by created date, from oldest to newest" unless sorted. Offset pagination (`page`, `per_page` ≤ 100,
-   * `sort_by`, `sort_order`) answers `{tickets, next_page, previous_page, count}`; cursor pagination (`page[size]` ≤ 100,
-   * `page[after]`/`page[before]`, `sort=[-]field`) answers `{tickets, meta:{has_more, after_cursor, before_cursor},
-   * links:{next, prev}}`.
+   * List Tickets (`GET /api/v2/tickets` and `GET /api/v2/users/{id}/tickets/requested`): the tickets `included`
+   * keeps, every status, "ordered chronologically by created date, from oldest to newest" unless sorted. Offset
+   * pagination (`page`, `per_page` ≤ 100, `sort_by`, `sort_order`) answers `{tickets, next_page, previous_page,
+   * count}`; cursor pagination (`page[size]` ≤ 100, `page[after]`/`page[before]`, `sort=[-]field`) answers
+   * `{tickets, meta:{has_more, after_cursor, before_cursor}, links:{next, prev}}`.
    */
-  function listRequested(url, userId) {
-    if (!userById(userId)) throw zNotFound();
+  function listTickets(url, included) {
     const q = url.searchParams;
     const cursor = ['page[size]', 'page[after]', 'page[before]'].some((k) => q.has(k));
     let field = 'created_at';
@@ -607,7 +663,7 @@ export async function startZendesk({ email, apiToken, users = [], tickets = [], 
     }
     if (!ZENDESK_TICKET_SORTS[field]) { field = 'created_at'; }
     const key = ZENDESK_TICKET_SORTS[field];
-    const all = ticketList.filter((t) => String(t.requester_id) === String(userId))
+    const all = ticketList.filter(included)
       .sort((a, b) => {
         const [x, y] = [key(a), key(b)];
         const c = x < y ? -1 : x > y ? 1 : a.id - b.id;
@@ -666,13 +722,21 @@ export async function startZendesk({ email, apiToken, users = [], tickets = [], 
         : searchUsers(url.searchParams.get('query') ?? '');
       return json(200, { users: found, next_page: null, previous_page: null, count: found.length }, { 'x-list-endpoint': '1' });
     }
-    if ((m = /^\/api\/v2\/users\/([^/.]+)\/tickets\/requested(\.json)?$/.exec(p)) && req.method === 'GET') return listRequested(url, m[1]);
+    if ((m = /^\/api\/v2\/users\/([^/.]+)\/tickets\/requested(\.json)?$/.exec(p)) && req.method === 'GET') {
+      if (!userById(m[1])) throw zNotFound();
+      return listTickets(url, (t) => String(t.requester_id) === String(m[1]));
+    }
     if ((m = /^\/api\/v2\/users\/([^/.]+)(\.json)?$/.exec(p)) && req.method === 'GET') {
       const user = userById(m[1]);
       if (!user) throw zNotFound();
       return json(200, { user });
     }
     if (/^\/api\/v2\/tickets(\.json)?$/.test(p) && req.method === 'POST') return createTicket(req);
+    if (/^\/api\/v2\/tickets(\.json)?$/.test(p) && req.method === 'GET') {
+      // List Tickets; `external_id` "Lists tickets by external id" (exact; several tickets may share one).
+      const externalId = url.searchParams.get('external_id');
+      return listTickets(url, (t) => externalId === null || (t.external_id !== null && String(t.external_id) === externalId));
+    }
     if ((m = /^\/api\/v2\/tickets\/([^/.]+)(\.json)?$/.exec(p))) {
       if (req.method === 'GET') {
         const ticket = ticketById(m[1]);
@@ -1122,6 +1186,7 @@ export async function startHubSpot({ token, contacts = [], tickets = [], port = 
 //   GET  /api/v2/tickets/{id}                  View a Ticket
 //   GET  /api/v2/tickets?requester_id=…|email=…|unique_external_id=…|company_id=…|filter=…|updated_since=…
 //        &order_by=…&order_type=…&page=…&per_page=…&include=…   List All Tickets (filters ANDed; array)
+//   GET  /api/v2/search/tickets?query="…"&page=…   Filter Tickets (`{"results":[…],"total":n}`)
 //   POST /api/v2/tickets                       Create a Ticket (201 + Location)
 //   PUT  /api/v2/tickets/{id}                  Update a Ticket (200)
 // Faithful: Basic auth `{apiKey}:X` (any password is accepted by Freshdesk; only the key is checked), else 401
@@ -1138,11 +1203,25 @@ export async function startHubSpot({ token, contacts = [], tickets = [], port = 
 // `spam: true` / `deleted: true`) only via `filter=spam|deleted`; default order created_at desc; per_page default
 // 30, max 100, `Link: <…>; rel="next"` while more pages exist; description and description_text only with
 // `include=description` ("For accounts created after 2018-11-30, you will have to use include to get
-// description"). Every status is listed: there is no status filter here (open = status 2 Open or 3 Pending; the
-// Filter Tickets search API is not modelled), so a client filters open tickets itself.
+// description"). Every status is listed: there is no status filter here (open = status 2 Open or 3 Pending), so a
+// client filters open tickets itself or uses Filter Tickets.
+// Filter Tickets follows https://developers.freshdesk.com/api/#filter_tickets: `query` is URL-encoded, "enclosed
+// in double quotes", at most 512 characters; conditions `field:value` with integers bare and strings in single
+// quotes, `:>` (≥) and `:<` (≤) on numeric and date fields, `null` for "no value", combined with AND / OR and
+// parentheses; field names case-sensitive. The fake knows status, priority, agent_id (= responder_id), group_id,
+// tag (matches when any of the ticket's `tags` equals it), type, created_at, updated_at, due_by, fr_due_by ('YYYY-MM-DD',
+// compared by UTC day, or a full ISO time) and `cf_*` custom fields. Answer `{"results":[…],"total":n}` with 30
+// results per page and `page` 1..10 (`total` counts every hit); a bad query is 400 `{"description":"Validation
+// failed","errors":[{"field":"query","message":…,"code":"invalid_value"}]}` (missing `query`: code missing_field;
+// `page` out of range: field page, invalid_value; other parameters: invalid_field). Create/Update keep `tags`
+// (an array of strings, else 400 datatype_mismatch).
 // Simplified: the 404 body and the 429 body text are from memory of live responses, not verified against a
-// portal; no agents, groups, companies, custom fields, attachments, conversations, search/filter query API,
-// List Contacts pagination (that list returns everything), or real rate limiting. Creating a ticket with an unknown
+// portal; no agents, groups, companies, custom fields, attachments, conversations, contact search/filter API,
+// List Contacts pagination (that list returns everything), or real rate limiting. Filter Tickets: no indexing delay
+// (Freshdesk says updates can take a few minutes to become searchable; here a created ticket is found at once), AND
+// binds tighter than OR, string and tag values compare case-insensitively, results come newest first and are List
+// All Tickets items without description — all unverified; the error message texts are approximations (only the
+// 400 layout and codes are Freshdesk's). Creating a ticket with an unknown
 // `email` creates the contact, as Freshdesk does. List All Tickets: `filter=new_and_my_open` is approximated as
 // status Open and `watching` is always empty (no agents); an `email` matching no contact is 400 invalid_value "There
 // is no contact matching the given email" and unknown query parameters 400 invalid_field — both Freshdesk-shaped
@@ -1156,6 +1235,110 @@ const FRESHDESK_TICKET_FIELDS = ['subject', 'description', 'email', 'requester_i
 const fdTime = zendeskTime;
 const fdInvalid = (errors) => new HttpError(json(400, { description: 'Validation failed', errors }));
 const fdNotFound = () => new HttpError({ status: 404, headers: {}, body: '' });
+
+/**
+ * Fields of the Filter Tickets query language (https://developers.freshdesk.com/api/#filter_tickets) the fake
+ * knows: kind and how to read it off a ticket. `cf_*` custom fields are read from `custom_fields` (strings; numbers
+ * when given unquoted).
+ */
+const FD_QUERY_FIELDS = {
+  status: ['number', (t) => t.status],
+  priority: ['number', (t) => t.priority],
+  agent_id: ['number', (t) => t.responder_id],
+  group_id: ['number', (t) => t.group_id],
+  tag: ['tags', (t) => t.tags ?? []],
+  type: ['string', (t) => t.type],
+  created_at: ['date', (t) => t.created_at],
+  updated_at: ['date', (t) => t.updated_at],
+  due_by: ['date', (t) => t.due_by],
+  fr_due_by: ['date', (t) => t.fr_due_by],
+};
+const FD_QUERY_MAX = 512;
+const fdQueryError = (message) => fdInvalid([{ field: 'query', message, code: 'invalid_value' }]);
+
+/**
+ * Parses a Filter Tickets `query` (without its enclosing double quotes) into a ticket predicate. Conditions are
+ * `field:value`, `field:>value` (≥) or `field:<value` (≤); values are integers, 'single-quoted strings' or `null`
+ * (no value); dates are 'YYYY-MM-DD' (compared by UTC day) or a full ISO UTC time; conditions combine with AND /
+ * OR (AND binds tighter) and ( ). Anything else throws the 400 "Validation failed" on `query`.
+ */
+function parseFreshdeskQuery(source) {
+  const tokens = [];
+  const re = /\s*(?:(\()|(\))|(AND|OR)(?=[\s()]|$)|([A-Za-z_][A-Za-z0-9_]*):([<>]?)('(?:[^']*)'|[^\s()']+)|(\S))/gy;
+  let m;
+  while (re.lastIndex < source.length && (m = re.exec(source))) {
+    if (m[1]) tokens.push({ t: '(' });
+    else if (m[2]) tokens.push({ t: ')' });
+    else if (m[3]) tokens.push({ t: m[3] });
+    else if (m[4]) tokens.push({ t: 'cond', field: m[4], op: m[5] || '=', raw: m[6] });
+    else if (m[7]) throw fdQueryError(`Unexpected token '${source.slice(m.index).trim().split(/\s/)[0]}' in query`);
+    else break; // trailing whitespace
+  }
+  if (!tokens.length) throw fdQueryError('Query should not be empty');
+
+  function condition({ field, op, raw }) {
+    const known = FD_QUERY_FIELDS[field] ?? (field.startsWith('cf_') ? ['custom', (t) => t.custom_fields?.[field]] : undefined);
+    if (!known) throw fdQueryError(`'${field}' is not a valid ticket field to filter by`);
+    const [kind, read] = known;
+    const quoted = raw.startsWith("'");
+    const text = quoted ? raw.slice(1, -1) : raw;
+    if (!quoted && raw === 'null') {
+      if (op !== '=') throw fdQueryError(`null can only be compared with ':' (${field})`);
+      return (t) => { const v = read(t); return v === null || v === undefined || v === '' || (Array.isArray(v) && v.length === 0); };
+    }
+    if (op !== '=' && !['number', 'date', 'custom'].includes(kind)) throw fdQueryError(`'${field}' does not support :${op}`);
+    if (kind === 'number' || (kind === 'custom' && !quoted)) {
+      if (quoted || !/^-?\d+$/.test(text)) throw fdQueryError(`'${field}' should be compared with an integer, got ${raw}`);
+      const n = Number(text);
+      return (t) => {
+        const v = read(t);
+        if (v === null || v === undefined || v === '') return false;
+        return op === '>' ? Number(v) >= n : op === '<' ? Number(v) <= n : Number(v) === n;
+      };
+    }
+    if (!quoted) throw fdQueryError(`'${field}' values should be enclosed in single quotes, got ${raw}`);
+    if (kind === 'date') {
+      const day = /^\d{4}-\d\d-\d\d$/.test(text);
+      if (Number.isNaN(Date.parse(text))) throw fdQueryError(`'${field}' should be a date in UTC format, got ${raw}`);
+      const wanted = day ? text : new Date(text).getTime();
+      return (t) => {
+        const v = read(t);
+        if (!v) return false;
+        const have = day ? new Date(v).toISOString().slice(0, 10) : Date.parse(v);
+        return op === '>' ? have >= wanted : op === '<' ? have <= wanted : have === wanted;
+      };
+    }
+    if (kind === 'tags') return (t) => read(t).some((tag) => String(tag).toLowerCase() === text.toLowerCase());
+    return (t) => { const v = read(t); return v !== null && v !== undefined && String(v).toLowerCase() === text.toLowerCase(); };
+  }
+
+  let i = 0;
+  const peek = () => tokens[i]?.t;
+  function factor() {
+    const token = tokens[i++];
+    if (!token) throw fdQueryError('Query ends unexpectedly');
+    if (token.t === '(') {
+      const inner = disjunction();
+      if (tokens[i++]?.t !== ')') throw fdQueryError('Unbalanced parentheses in query');
+      return inner;
+    }
+    if (token.t === 'cond') return condition(token);
+    throw fdQueryError(`Unexpected '${token.t}' in query`);
+  }
+  function conjunction() {
+    const parts = [factor()];
+    while (peek() === 'AND') { i++; parts.push(factor()); }
+    return (t) => parts.every((p) => p(t));
+  }
+  function disjunction() {
+    const parts = [conjunction()];
+    while (peek() === 'OR') { i++; parts.push(conjunction()); }
+    return (t) => parts.some((p) => p(t));
+  }
+  const predicate = disjunction();
+  if (i < tokens.length) throw fdQueryError(`Unexpected '${tokens[i].t === 'cond' ? tokens[i].field : tokens[i].t}' in query`);
+  return predicate;
+}
 
 function freshdeskFaultBody(status, message) {
   switch (status) {
@@ -1242,6 +1425,9 @@ export async function startFreshdesk({ apiKey, contacts = [], tickets = [], port
     }
     for (const field of ['subject', 'description']) {
       if (body[field] !== undefined && typeof body[field] !== 'string') errors.push({ field, message: 'Value set is of type Integer.It should be a/an String', code: 'datatype_mismatch' });
+    }
+    if (body.tags !== undefined && !(Array.isArray(body.tags) && body.tags.every((tag) => typeof tag === 'string'))) {
+      errors.push({ field: 'tags', message: `Value set is of type ${Array.isArray(body.tags) ? 'Array of mixed types' : typeof body.tags === 'string' ? 'String' : 'Integer'}.It should be a/an Array`, code: 'datatype_mismatch' });
     }
     if (body.email !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(String(body.email))) {
       errors.push({ field: 'email', message: "It should be in the 'valid email address' format", code: 'invalid_value' });
@@ -1374,6 +1560,36 @@ export async function startFreshdesk({ apiKey, contacts = [], tickets = [], port
     return json(200, items, headers);
   }
 
+  /**
+   * Filter Tickets (`GET /api/v2/search/tickets?query="…"&page=n`): `{"results":[…],"total":n}`, 30 per page, `page`
+   * 1..10; results are List All Tickets items (no description), newest first, spam/deleted left out.
+   */
+  function searchTickets(url) {
+    const q = url.searchParams;
+    const errors = [];
+    for (const k of new Set(q.keys())) {
+      if (!['query', 'page'].includes(k)) errors.push({ field: k, message: 'Unexpected/invalid field in request', code: 'invalid_field' });
+    }
+    if (q.has('page') && !(/^\d+$/.test(q.get('page')) && Number(q.get('page')) >= 1 && Number(q.get('page')) <= 10)) {
+      errors.push({ field: 'page', message: 'It should be a Positive Number less than or equal to 10', code: 'invalid_value' });
+    }
+    if (!q.has('query')) errors.push({ field: 'query', message: 'It should be a/an String', code: 'missing_field' });
+    if (errors.length) throw fdInvalid(errors);
+    const raw = q.get('query');
+    if (raw.length > FD_QUERY_MAX) throw fdQueryError(`It should not be more than ${FD_QUERY_MAX} characters`);
+    const quoted = /^"(.*)"$/s.exec(raw.trim());
+    if (!quoted) throw fdQueryError('Query should be enclosed in double quotes');
+    const predicate = parseFreshdeskQuery(quoted[1]);
+    const hits = ticketList.filter((t) => t.spam !== true && t.deleted !== true && predicate(t))
+      .sort((a, b) => Date.parse(b.created_at) - Date.parse(a.created_at) || b.id - a.id);
+    const page = Number(q.get('page') ?? 1);
+    const results = hits.slice((page - 1) * 30, page * 30).map((t) => {
+      const { description: _d, description_text: _dt, ...rest } = clone(t);
+      return rest;
+    });
+    return json(200, { results, total: hits.length });
+  }
+
   function route(req) {
     authorize(req);
     const url = new URL(req.path, 'http://x');
@@ -1394,6 +1610,7 @@ export async function startFreshdesk({ apiKey, contacts = [], tickets = [], port
       return json(200, c);
     }
     if (req.method === 'GET' && p === '/api/v2/tickets') return listTickets(url);
+    if (req.method === 'GET' && p === '/api/v2/search/tickets') return searchTickets(url);
     if (req.method === 'GET' && (m = /^\/api\/v2\/tickets\/(\d+)$/.exec(p))) {
       const t = ticketList.find((x) => x.id === Number(m[1]));
       if (!t) throw fdNotFound();

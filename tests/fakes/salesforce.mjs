@@ -197,14 +197,17 @@
  *   a missing or blank `q` and FIND without braces answer MALFORMED_SEARCH "No search term found. The search term
  *   must be enclosed in braces." (from memory, not verified). The phone rules above are the fake's reading, not a
  *   documented algorithm.
- * - `fail(matcher, {status, times, retryAfter, message, body, headers, errorCode})` answers the next `times`
+ * - `fail(matcher, {status, times, retryAfter, message, body, headers, errorCode, after})` answers the next `times`
  *   requests whose `${method} ${pathWithQuery}` matches: REST paths get `[{"message","errorCode"}]` (defaults:
  *   401 INVALID_SESSION_ID "Session expired or invalid", 403 REQUEST_LIMIT_EXCEEDED "TotalRequests Limit
  *   exceeded." (its Sforce-Limit-Info then shows the limit used up), 404 NOT_FOUND, 500 UNKNOWN_EXCEPTION "An
  *   unexpected error occurred. Please include this ErrorId if you contact support: …", 503 SERVER_UNAVAILABLE,
  *   others by errorCode); the token path gets `{"error","error_description"}` (400 invalid_grant, 401
- *   invalid_client, 5xx unknown_error "retry your request"; `errorCode` sets `error`). `delay(matcher, {ms,
- *   times})` holds answers back (`ms: Infinity`: never answered until close()).
+ *   invalid_client, 5xx unknown_error "retry your request"; `errorCode` sets `error`). `after: true` carries the
+ *   request out first (a POST …/sobjects/Case creates the Case) and answers the fault instead of the 201 — a write
+ *   whose answer was lost. `delay(matcher, {ms, times, after})` holds answers back (`ms: Infinity`: never answered
+ *   until close()); by default the request is carried out on arrival and only the answer is held, `after: false`
+ *   holds the request itself (with `ms: Infinity` it is never carried out). Both as in tests/fakes/crm.mjs.
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import { serve, faultReply, faultBody, HttpError, json, clone } from './crm.mjs';
