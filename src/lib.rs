@@ -59,8 +59,9 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         }
         match jobs::crm::sync(&env).await {
             Ok(r) => worker::console_log!(
-                "CRM ticket sync: {} created, {} pushed, {} pulled",
+                "CRM ticket sync: {} created, {} found after a lost answer, {} pushed, {} pulled",
                 r.created,
+                r.recovered,
                 r.pushed,
                 r.pulled
             ),

@@ -1,15 +1,19 @@
 /**
  * Ticket sync with a CRM (issue 5, the optional `sync_tickets`): Edgedesk tickets mirrored once as Zendesk tickets
  * (idempotent by the stored external id), status changes flowing both ways on each run of the sync cron, Edgedesk
- * winning when both sides changed — against the BUILT worker and the Zendesk fake (tests/fakes/crm.mjs).
+ * winning when both sides changed — against the BUILT worker and the Zendesk fake (tests/fakes/crm.mjs); and, for
+ * all four CRMs, no duplicate when a create's answer was lost.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { FIXTURES, emlFiles, startEdgedesk } from './support/worker.mjs';
-import { startZendesk } from './fakes/crm.mjs';
+import { startFreshdesk, startHubSpot, startZendesk } from './fakes/crm.mjs';
+import { startSalesforce } from './fakes/salesforce.mjs';
+import { email } from './support/mail.mjs';
 
 const ZD_TOKEN = 'zd-api-token-sync-0123456789';
 const KEY = Buffer.alloc(32, 4).toString('base64');
+const SF = { clientId: '3MVG9-edgedesk-sync-key', clientSecret: 'sf-sync-secret-0123456789', refreshToken: '5Aep861-sync-refresh-token' };
 
 test('tickets are mirrored once; status changes flow both ways; Edgedesk wins a conflict', async () => {
   const zd = await startZendesk({ email: 'admin@acme.test', apiToken: ZD_TOKEN });
@@ -79,3 +83,113 @@ test('tickets are mirrored once; status changes flow both ways; Edgedesk wins a 
     await zd.close();
   }
 });
+
+// A create whose answer was lost (the vendor wrote the ticket, then answered 5xx) must not become a second CRM
+// ticket: the next run looks for it first (Zendesk external_id, Freshdesk tag, exact subject at HubSpot and
+// Salesforce). A create that really failed is made on the next run, once.
+const VENDORS = [
+  {
+    type: 'zendesk',
+    start: () => startZendesk({ email: 'admin@acme.test', apiToken: ZD_TOKEN }),
+    connection: (url) => ({ settings: { email: 'admin@acme.test' }, secrets: { api_token: ZD_TOKEN }, base_url: url }),
+    create: /^POST \/api\/v2\/tickets(\.json)?$/,
+    subjects: (f) => f.tickets.map((t) => t.subject),
+  },
+  {
+    type: 'hubspot',
+    start: () => startHubSpot({ token: 'hs-private-app-token-sync' }),
+    connection: (url) => ({ secrets: { token: 'hs-private-app-token-sync' }, base_url: url }),
+    create: /^POST \/crm\/v3\/objects\/tickets$/,
+    subjects: (f) => f.tickets.map((t) => t.properties.subject),
+  },
+  {
+    type: 'freshdesk',
+    start: () => startFreshdesk({ apiKey: 'fd-api-key-sync-0123' }),
+    connection: (url) => ({ secrets: { api_key: 'fd-api-key-sync-0123' }, base_url: url }),
+    create: /^POST \/api\/v2\/tickets$/,
+    subjects: (f) => f.tickets.map((t) => t.subject),
+  },
+  {
+    type: 'salesforce',
+    start: () => startSalesforce({ ...SF }),
+    connection: (url) => ({ settings: { client_id: SF.clientId, login_url: url },
+      secrets: { client_secret: SF.clientSecret, refresh_token: SF.refreshToken }, base_url: url }),
+    create: /^POST \/services\/data\/v[\d.]+\/sobjects\/Case$/,
+    subjects: (f) => f.cases.map((t) => t.Subject),
+  },
+];
+
+for (const v of VENDORS) {
+  test(`${v.type}: a create whose answer was lost is found, not made twice; a create that failed is made once`, async () => {
+    const fake = await v.start();
+    const h = await startEdgedesk({ eml: emlFiles(FIXTURES), vars: { CS_ENCRYPTION_KEY: KEY } });
+    try {
+      const token = await h.login();
+      const api = (method, path, body) => h.api(method, path, { token, body });
+      const worker = await h.mf.getWorker();
+      const run = () => worker.scheduled({ cron: '*/2 * * * *' });
+      const conn = v.connection(fake.url);
+      const c = await api('POST', '/api/v1/admin/connections', { type: v.type, name: v.type, ...conn,
+        settings: { ...conn.settings, sync_tickets: true } });
+      assert.equal(c.status, 201, c.text);
+      await h.poll(token);
+      const ours = await h.rows('SELECT ticket_number, subject FROM tickets ORDER BY created_at');
+      assert.ok(ours.length >= 2, 'two tickets at least: one lost answer, one real failure');
+      const links = () => h.rows('SELECT ticket_id, external_id, attempts FROM crm_ticket_links');
+      const mirrored = () => v.subjects(fake).filter((s) => /^\[TKT-\d+\]/.test(s ?? ''));
+
+      // Run 1: the first create is carried out at the vendor, but its answer is a 500; the run stops there.
+      const subjectOf = (t) => `[${t.ticket_number}] ${t.subject}`;
+      const count = (t) => mirrored().filter((x) => x === subjectOf(t)).length;
+      fake.fail(v.create, { status: 500, times: 1, after: true });
+      await run();
+      assert.equal(mirrored().length, 1, 'the vendor has the ticket');
+      assert.equal((await links()).filter((l) => l.external_id).length, 0, 'Edgedesk does not know it');
+      // A failed create waits (5 min × attempts) before it is tried again: the vendor's search index may lag.
+      const failedLinks = await h.rows(`SELECT l.attempts, l.retry_at_ms, t.ticket_number, t.subject FROM crm_ticket_links l
+        JOIN tickets t ON t.ticket_id = l.ticket_id WHERE l.attempts > 0`);
+      assert.equal(failedLinks.length, 1);
+      const [failed] = failedLinks;
+      const first = failed; // the ticket whose create answered 500
+      assert.equal(count(first), 1);
+      assert.equal(failed.attempts, 1);
+      assert.ok(failed.retry_at_ms - Date.now() > 4 * 60_000, `retry_at_ms ${failed.retry_at_ms}`);
+
+      // Run 2, before it is due: the other tickets are mirrored; the first is left alone.
+      await run();
+      assert.equal(mirrored().length, ours.length);
+      assert.equal(count(first), 1, 'not created again');
+      const due = () => h.rows('UPDATE crm_ticket_links SET retry_at_ms = 0 WHERE external_id IS NULL'); // time passes
+
+      // Run 3, due: the lost one is found and linked, not created again.
+      await due();
+      await run();
+      assert.equal(count(first), 1, `found, not created again: ${JSON.stringify(await links())}`);
+      let linked = await links();
+      assert.equal(linked.length, ours.length);
+      assert.ok(linked.every((l) => l.external_id), JSON.stringify(linked));
+
+      // A create that fails for real (nothing written at the vendor) is made on a later run, once.
+      h.fakes.addMessage({ raw: email({ from: 'Late Comer <late@example.net>', subject: 'Where is my parcel' }) });
+      await h.poll(token);
+      const [late] = await h.rows("SELECT ticket_number, subject FROM tickets WHERE subject = 'Where is my parcel'");
+      fake.fail(v.create, { status: 500, times: 1 });
+      await run();
+      assert.equal(count(late), 0);
+      await due();
+      await run();
+      await run();
+      assert.equal(count(late), 1);
+      const all = [...ours, late];
+      assert.equal(mirrored().length, all.length, JSON.stringify(mirrored()));
+      for (const t of all) assert.equal(count(t), 1, t.ticket_number);
+      linked = await links();
+      assert.equal(linked.length, all.length);
+      assert.ok(linked.every((l) => l.external_id), JSON.stringify(linked));
+      assert.equal(new Set(linked.map((l) => l.external_id)).size, all.length, 'each linked to its own CRM ticket');
+    } finally {
+      await h.dispose();
+      await fake.close();
+    }
+  });
+}

@@ -652,6 +652,63 @@ impl Conn<'_> {
         Ok(found)
     }
 
+    /// The ticket an earlier [`Conn::create_ticket`] of `t` may have made although its answer was lost (a 5xx or a
+    /// timeout after the vendor wrote it); `None` when there is none. One call: Zendesk `GET
+    /// /api/v2/tickets.json?external_id=` (List Tickets by external id); Freshdesk `GET /api/v2/search/tickets?query=
+    /// "tag:'…'"` (Filter Tickets; its index may lag a few seconds behind a create); HubSpot ticket search with
+    /// `subject` EQ; Salesforce SOQL on Case by exact `Subject`. Zendesk and Freshdesk need `t.marker`.
+    /// <https://developer.zendesk.com/api-reference/ticketing/tickets/tickets/#list-tickets>,
+    /// <https://developers.freshdesk.com/api/#filter_tickets>, <https://developers.hubspot.com/docs/api/crm/search>.
+    pub async fn find_created(&self, t: &TicketInput) -> Result<Option<Ticket>, AppError> {
+        let first = |v: Option<&serde_json::Value>, f: fn(&serde_json::Value) -> Ticket| {
+            v.and_then(|a| a.as_array()).and_then(|a| a.first()).map(f)
+        };
+        Ok(match (self.kind, t.marker.as_deref()) {
+            (crm::CrmType::Zendesk, Some(m)) => {
+                match self
+                    .call(Method::Get, &format!("/api/v2/tickets.json?external_id={}", enc(m)), None)
+                    .await?
+                {
+                    Some(r) => first(self.json(&r)?.get("tickets"), zendesk_ticket),
+                    None => None,
+                }
+            }
+            (crm::CrmType::Freshdesk, Some(m)) => {
+                let q = serde_urlencoded::to_string([("query", format!("\"tag:'{m}'\""))])
+                    .map_err(|_| self.fail(502, "crm_error", "could not encode the search", None))?;
+                match self.call(Method::Get, &format!("/api/v2/search/tickets?{q}"), None).await? {
+                    Some(r) => first(self.json(&r)?.get("results"), freshdesk_ticket),
+                    None => None,
+                }
+            }
+            (crm::CrmType::Hubspot, _) => {
+                let body = serde_json::json!({
+                    "filterGroups": [{"filters": [{"propertyName": "subject", "operator": "EQ", "value": t.subject}]}],
+                    "properties": ["subject", "content", "hs_pipeline_stage", "hs_ticket_priority", "createdate", "hs_lastmodifieddate"],
+                    "sorts": [{"propertyName": "createdate", "direction": "ASCENDING"}],
+                    "limit": 1,
+                });
+                match self
+                    .call(Method::Post, "/crm/v3/objects/tickets/search", Some(body))
+                    .await?
+                {
+                    Some(r) => first(self.json(&r)?.get("results"), hubspot_ticket),
+                    None => None,
+                }
+            }
+            (crm::CrmType::Salesforce, _) => self
+                .soql(&format!(
+                    "SELECT Id, CaseNumber, Subject, Status, Priority, IsClosed, ContactId, CreatedDate, LastModifiedDate \
+                     FROM Case WHERE Subject = '{}' ORDER BY CreatedDate ASC LIMIT 1",
+                    soql_str(&t.subject)
+                ))
+                .await?
+                .first()
+                .map(salesforce_case),
+            _ => None,
+        })
+    }
+
     /// Creates a ticket from unified fields.
     pub async fn create_ticket(&self, t: &TicketInput) -> Result<Ticket, AppError> {
         let created = match self.kind {
@@ -659,6 +716,9 @@ impl Conn<'_> {
                 let mut ticket = serde_json::json!({"subject": t.subject, "comment": {"body": t.description.clone().unwrap_or_default()}});
                 if let Some(p) = t.priority.as_deref().and_then(crm::to_zendesk_priority) {
                     ticket["priority"] = p.into();
+                }
+                if let Some(m) = &t.marker {
+                    ticket["external_id"] = m.clone().into();
                 }
                 if let Some(c) = &t.customer_id {
                     ticket["requester_id"] = c
@@ -693,11 +753,20 @@ impl Conn<'_> {
                 let mut ticket = serde_json::json!({"subject": t.subject,
                     "description": t.description.clone().unwrap_or_else(|| t.subject.clone()), "status": 2,
                     "priority": t.priority.as_deref().and_then(crm::to_freshdesk_priority).unwrap_or(2)});
+                if let Some(m) = &t.marker {
+                    ticket["tags"] = serde_json::json!([m]);
+                }
+                let r = &t.requester;
                 if let Some(c) = &t.customer_id {
                     ticket["requester_id"] = c
                         .parse::<i64>()
                         .map(serde_json::Value::from)
                         .unwrap_or_else(|_| c.clone().into());
+                } else if let Some(email) = &r.email {
+                    ticket["email"] = email.clone().into();
+                } else if let Some(phone) = &r.phone {
+                    ticket["phone"] = phone.clone().into();
+                    ticket["name"] = r.name.clone().unwrap_or_else(|| phone.clone()).into();
                 }
                 self.call(Method::Post, "/api/v2/tickets", Some(ticket))
                     .await?
@@ -1032,6 +1101,25 @@ pub struct TicketInput {
     pub priority: Option<String>,
     /// The vendor's customer id.
     pub customer_id: Option<String>,
+    /// Edgedesk's mark on a mirrored ticket (`edgedesk-<ticket uuid>`), set by the ticket sync only, never by API
+    /// clients: Zendesk `external_id`, a Freshdesk tag. [`Conn::find_created`] looks for it.
+    #[serde(skip)]
+    pub marker: Option<String>,
+    /// The requester's address when `customer_id` is unknown (set by the ticket sync): Freshdesk refuses a create
+    /// without one of `requester_id`, `email` or `phone` (+ `name`), and makes the contact from it.
+    #[serde(skip)]
+    pub requester: Requester,
+}
+
+/// A requester by address: e-mail, phone (E.164), display name.
+#[derive(Debug, Clone, Default)]
+pub struct Requester {
+    /// E-mail address.
+    pub email: Option<String>,
+    /// Phone number.
+    pub phone: Option<String>,
+    /// Display name.
+    pub name: Option<String>,
 }
 
 impl TicketPatch {

@@ -331,6 +331,8 @@ fn coarse(unified: &str) -> &'static str {
 pub struct SyncReport {
     /// CRM tickets created for Edgedesk tickets.
     pub created: u32,
+    /// CRM tickets an earlier, failed-looking create had made after all, found and linked instead of created again.
+    pub recovered: u32,
     /// Edgedesk status changes written to the CRM.
     pub pushed: u32,
     /// CRM status changes written to Edgedesk.
@@ -339,7 +341,9 @@ pub struct SyncReport {
 
 /// Ticket sync (connections with `settings.sync_tickets`; run by the enrichment cron after enrichment): every
 /// Edgedesk ticket still open or pending, or changed since `settings.sync_since`, gets one CRM ticket/case (idempotent by the stored external
-/// id: a ticket is claimed before the create, creates are never repeated after a 5xx or timeout, and a failed
+/// id: a ticket is claimed before the create, creates are never repeated within a run after a 5xx or timeout, a
+/// later run first looks for the ticket such a create may have made ([`Conn::find_created`]: the Zendesk
+/// `external_id` / Freshdesk tag `edgedesk-<ticket id>`, the exact subject at HubSpot and Salesforce), and a failed
 /// create is retried at most 5 times); status changes in Edgedesk are written to the CRM; the CRM side of linked
 /// tickets is read round-robin and its status changes are written to Edgedesk (Edgedesk wins when both changed
 /// between two runs). At most [`SYNC_BATCH`] tickets per step per connection and [`SYNC_SUBREQUESTS`] per run.
@@ -374,7 +378,7 @@ async fn sync_connection(
     report: &mut SyncReport,
 ) -> AppResult<()> {
     use crate::domain::crm::{from_edgedesk_status, to_edgedesk_status};
-    use crate::integrations::crm::{TicketInput, TicketPatch};
+    use crate::integrations::crm::{Requester, TicketInput, TicketPatch};
     let since = row
         .setting("sync_since")
         .unwrap_or(&row.created_at)
@@ -382,7 +386,9 @@ async fn sync_connection(
     let budget = || http.subrequests.get() < SYNC_SUBREQUESTS;
 
     // 1. Mirror new tickets.
-    for t in store::unlinked_tickets(db, tenant, &row.id, &since, SYNC_BATCH).await? {
+    for t in
+        store::unlinked_tickets(db, tenant, &row.id, &since, platform::now_ms(), SYNC_BATCH).await?
+    {
         if !budget() {
             return Ok(());
         }
@@ -399,8 +405,38 @@ async fn sync_connection(
             description: Some(t.description.clone().unwrap_or_else(|| t.subject.clone())),
             priority: Some(t.priority.clone()),
             customer_id,
+            marker: Some(format!("edgedesk-{}", t.ticket_id)),
+            requester: Requester {
+                email: t.customer_email.clone(),
+                phone: t.customer_phone.clone(),
+                name: t.customer_name.clone(),
+            },
         };
-        match conn.create_ticket(&input).await {
+        // An earlier attempt that failed may still have created it (the answer was lost): look before creating.
+        let found = if t.tried != 0 {
+            match conn.find_created(&input).await {
+                Ok(found) => found,
+                Err(e) => {
+                    store::link_failed(
+                        db,
+                        &row.id,
+                        &t.ticket_id,
+                        &e.to_string(),
+                        platform::now_ms(),
+                    )
+                    .await?;
+                    return Err(e);
+                }
+            }
+        } else {
+            None
+        };
+        let recovered = found.is_some();
+        let result = match found {
+            Some(existing) => Ok(existing),
+            None => conn.create_ticket(&input).await,
+        };
+        match result {
             Ok(created) => {
                 let mut agreed = created.status.clone();
                 // A ticket already pending or done in Edgedesk: the new CRM ticket follows.
@@ -425,10 +461,21 @@ async fn sync_connection(
                     platform::now_ms(),
                 )
                 .await?;
-                report.created += 1;
+                if recovered {
+                    report.recovered += 1;
+                } else {
+                    report.created += 1;
+                }
             }
             Err(e) => {
-                store::link_failed(db, &row.id, &t.ticket_id, &e.to_string()).await?;
+                store::link_failed(
+                    db,
+                    &row.id,
+                    &t.ticket_id,
+                    &e.to_string(),
+                    platform::now_ms(),
+                )
+                .await?;
                 return Err(e);
             }
         }

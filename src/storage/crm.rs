@@ -363,35 +363,46 @@ pub struct SyncTicket {
     pub updated_at: String,
     /// The CRM record stored by enrichment (JSON), for the requester.
     pub crm_customer: Option<String>,
+    /// The requester's e-mail address, phone and name.
+    pub customer_email: Option<String>,
+    /// Phone (E.164).
+    pub customer_phone: Option<String>,
+    /// Name.
+    pub customer_name: Option<String>,
     /// The link's external id (linked tickets only).
     pub external_id: Option<String>,
     /// The link's last agreed unified status (linked tickets only).
     pub synced_status: Option<String>,
+    /// 1 when a create was attempted before (claimed by an earlier run): it may have happened although it failed.
+    #[serde(default)]
+    pub tried: i64,
 }
 
 const SYNC_TICKET_COLUMNS: &str =
     "t.ticket_id, t.ticket_number, t.subject, t.description, t.priority, t.status,
-  t.updated_at, t.crm_customer";
+  t.updated_at, t.crm_customer, t.customer_email, t.customer_phone, t.customer_name";
 
 /// Tickets still open or pending, or changed since `since`, with no CRM ticket yet (or whose creation failed fewer
-/// than 5 times), oldest first. (A mail's ticket is dated by the mail, not by its ingestion.)
+/// than 5 times and is due again at `now_ms`), oldest first. (A mail's ticket is dated by the mail, not by its ingestion.)
 pub async fn unlinked_tickets(
     db: &Db,
     tenant: &str,
     connection: &str,
     since: &str,
+    now_ms: i64,
     limit: u32,
 ) -> AppResult<Vec<SyncTicket>> {
     db.all(
         &format!(
-            "SELECT {SYNC_TICKET_COLUMNS}, NULL AS external_id, NULL AS synced_status FROM tickets t
+            "SELECT {SYNC_TICKET_COLUMNS}, NULL AS external_id, NULL AS synced_status,
+                    (l.ticket_id IS NOT NULL) AS tried FROM tickets t
              LEFT JOIN crm_ticket_links l ON l.connection_id = ? AND l.ticket_id = t.ticket_id
              WHERE t.tenant_id = ? AND (t.status IN ('open', 'pending') OR t.updated_at >= ?)
                AND t.merged_into IS NULL
-               AND (l.ticket_id IS NULL OR (l.external_id IS NULL AND l.attempts < 5))
+               AND (l.ticket_id IS NULL OR (l.external_id IS NULL AND l.attempts < 5 AND l.retry_at_ms <= ?))
              ORDER BY t.created_at LIMIT ?"
         ),
-        params![connection, tenant, since, i64::from(limit)],
+        params![connection, tenant, since, now_ms, i64::from(limit)],
     )
     .await
 }
@@ -486,11 +497,21 @@ pub async fn link_created(
     Ok(())
 }
 
-/// Records a failed creation (kept for retry, given up after 5).
-pub async fn link_failed(db: &Db, connection: &str, ticket: &str, error: &str) -> AppResult<()> {
+/// A failed create is tried again after this many ms times the failed attempts so far (5, 10, 15, 20 min).
+pub const SYNC_RETRY_STEP_MS: i64 = 5 * 60 * 1000;
+
+/// Records a failed creation (kept for retry after [`SYNC_RETRY_STEP_MS`] × attempts, given up after 5).
+pub async fn link_failed(
+    db: &Db,
+    connection: &str,
+    ticket: &str,
+    error: &str,
+    now_ms: i64,
+) -> AppResult<()> {
     db.run(
-        "UPDATE crm_ticket_links SET attempts = attempts + 1, last_error = ? WHERE connection_id = ? AND ticket_id = ?",
-        params![error, connection, ticket],
+        "UPDATE crm_ticket_links SET attempts = attempts + 1, last_error = ?, retry_at_ms = ? + ? * (attempts + 1)
+         WHERE connection_id = ? AND ticket_id = ?",
+        params![error, now_ms, SYNC_RETRY_STEP_MS, connection, ticket],
     )
     .await?;
     Ok(())
