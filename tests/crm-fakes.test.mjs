@@ -839,7 +839,7 @@ describe('Freshdesk fake', () => {
   });
 
   test('filter tickets (search/tickets): tag, status, priority with AND / OR / ( ); {results, total}; create keeps tags', async () => {
-    const tag = 'edgedesk-3f1c2a4e-9b7d-4c1e-8a2f-00000000000f';
+    const tag = 'edgedesk-tkt-000015-3f1c2a4e';
     const created = await send('POST', '/api/v2/tickets', { subject: 'Call', description: 'x', email: 'bob@example.com', status: 2, priority: 2, tags: [tag, 'phone'] });
     assert.equal(created.status, 201, created.text);
     assert.deepEqual(created.json.tags, [tag, 'phone']);
@@ -932,10 +932,13 @@ describe('Freshdesk fake', () => {
     const tags = await send('POST', '/api/v2/tickets', { subject: 's', description: 'd', email: 'bob@example.com', tags: 'edgedesk-x' });
     assert.equal(tags.status, 400);
     assert.deepEqual(tags.json.errors.map((e) => [e.field, e.code]), [['tags', 'datatype_mismatch']]);
+    const long = await send('POST', '/api/v2/tickets', { subject: 's', description: 'd', email: 'bob@example.com', tags: ['x'.repeat(33)] });
+    assert.equal(long.status, 400, 'a tag over 32 characters is refused');
+    assert.deepEqual(long.json.errors.map((e) => [e.field, e.code]), [['tags', 'invalid_value']]);
   });
 
   test('fail({after: true}) on create: the ticket exists although the answer was a 503; the tag lookup finds it', async () => {
-    const tag = 'edgedesk-3f1c2a4e-9b7d-4c1e-8a2f-0000000000aa';
+    const tag = 'edgedesk-tkt-000170-3f1c2a4e';
     const count = fd.tickets.length;
     fd.fail(/^POST \/api\/v2\/tickets$/, { status: 503, after: true });
     const lost = await send('POST', '/api/v2/tickets', { subject: 'Lost', description: 'x', email: 'bob@example.com', status: 2, priority: 1, tags: [tag] });

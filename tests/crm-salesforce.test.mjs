@@ -125,12 +125,13 @@ describe('Salesforce', () => {
 
     // The token endpoint's own 5xx is tried again; one that keeps failing is a 502 without the vendor's body.
     sf.expireTokens();
-    sf.fail(/oauth2\/token/, { status: 503, times: 1 });
+    // retryAfter 0: no backoff, so the suite's short CRM_TIMEOUT_MS leaves room for every attempt on a slow machine.
+    sf.fail(/oauth2\/token/, { status: 503, times: 1, retryAfter: 0 });
     const retried = await api('POST', '/api/v1/crm/customer?fresh=true', { crm_type: 'salesforce', customer_id: sf.contacts[0].Id });
     assert.equal(retried.status, 200, retried.text);
     assert.equal(grants(), before + 3, 'a failed grant, then a good one');
     sf.expireTokens();
-    sf.fail(/oauth2\/token/, { status: 500, times: 3 }); // a fourth attempt would succeed (and fail this test)
+    sf.fail(/oauth2\/token/, { status: 500, times: 3, retryAfter: 0 }); // a fourth attempt would succeed (and fail this test)
     const down = await api('POST', '/api/v1/crm/customer?fresh=true', { crm_type: 'salesforce', customer_id: sf.contacts[0].Id });
     assert.equal(down.status, 502, down.text);
     assert.equal(down.json.error.code, 'crm_error');

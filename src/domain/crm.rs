@@ -345,9 +345,77 @@ pub fn retry_delay_ms(attempt: u32, retry_after_secs: Option<u64>, jitter: f64) 
     base + (base as f64 * 0.5 * jitter.clamp(0.0, 1.0)) as u64
 }
 
+/// Longest subject every CRM takes, in characters (Salesforce Case `Subject` and Freshdesk `subject`: 255).
+pub const MAX_SUBJECT_CHARS: usize = 255;
+
+/// The subject of the CRM ticket mirroring an Edgedesk ticket: `[TKT-000001] <subject>`, cut to
+/// [`MAX_SUBJECT_CHARS`] characters (with `…`) so no vendor refuses it as too long. The same input always gives the
+/// same subject, which the ticket sync relies on to find a ticket a lost create made.
+pub fn mirror_subject(ticket_number: &str, subject: &str) -> String {
+    let clean: String = subject.chars().filter(|c| !c.is_control()).collect();
+    let full = format!("[{ticket_number}] {}", clean.trim());
+    if full.chars().count() <= MAX_SUBJECT_CHARS {
+        return full;
+    }
+    let mut cut: String = full.chars().take(MAX_SUBJECT_CHARS - 1).collect();
+    cut.push('…');
+    cut
+}
+
+/// The mark a mirrored ticket carries at the CRM (Zendesk `external_id`, Freshdesk tag) so that a create whose answer
+/// was lost can be found: `edgedesk-<ticket number>-<first 8 hex digits of the ticket id>`, lower case, at most 32
+/// characters (Freshdesk refuses longer tags).
+pub fn mirror_marker(ticket_number: &str, ticket_id: &str) -> String {
+    let hex: String = ticket_id
+        .chars()
+        .filter(|c| c.is_ascii_hexdigit())
+        .take(8)
+        .collect();
+    let number: String = ticket_number
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(32 - "edgedesk--".len() - hex.len())
+        .collect();
+    format!("edgedesk-{number}-{hex}").to_ascii_lowercase()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mirror_marker_fits_a_freshdesk_tag() {
+        let m = mirror_marker("TKT-000123", "1a2b3c4d-5e6f-4a1b-8c9d-0e1f2a3b4c5d");
+        assert_eq!(m, "edgedesk-tkt-000123-1a2b3c4d");
+        assert!(mirror_marker("TKT-123456789012345678", "ffffffff-0000").len() <= 32);
+        assert_ne!(
+            m,
+            mirror_marker("TKT-000124", "1a2b3c4d-5e6f-4a1b-8c9d-0e1f2a3b4c5d")
+        );
+    }
+
+    #[test]
+    fn mirror_subject_is_stable_and_fits() {
+        assert_eq!(
+            mirror_subject("TKT-000001", " Tent pole snapped "),
+            "[TKT-000001] Tent pole snapped"
+        );
+        let long = "ä".repeat(400);
+        let s = mirror_subject("TKT-000002", &long);
+        assert_eq!(s.chars().count(), MAX_SUBJECT_CHARS);
+        assert!(s.starts_with("[TKT-000002] ää") && s.ends_with('…'));
+        assert_eq!(s, mirror_subject("TKT-000002", &long));
+        let exact = "x".repeat(MAX_SUBJECT_CHARS - "[TKT-000003] ".len());
+        assert_eq!(
+            mirror_subject("TKT-000003", &exact).chars().count(),
+            MAX_SUBJECT_CHARS
+        );
+        assert!(!mirror_subject("TKT-000003", &exact).ends_with('…'));
+        assert_eq!(
+            mirror_subject("TKT-000004", "Line\r\nbreak\t"),
+            "[TKT-000004] Linebreak"
+        );
+    }
 
     #[test]
     fn status_tables_round_trip() {

@@ -248,8 +248,9 @@ impl Conn<'_> {
 
     /// Salesforce: a new access token through the refresh-token flow ([`OAuthRefresh`]); 502 `crm_auth_failed`
     /// when Salesforce refuses the client or the refresh token. A 5xx or a lost connection from the token endpoint
-    /// is tried again (at most 3 attempts, backoff with jitter, within the request's deadline): the grant has no
-    /// side effect a repeat could double.
+    /// is tried again (at most 3 attempts, backoff with jitter, within the request's deadline): the grant creates
+    /// nothing a repeat could double. (With refresh-token rotation on, a grant whose answer was lost has already
+    /// replaced the refresh token; the retry is then refused and answered 502 `crm_auth_failed`.)
     async fn refresh(&self) -> Result<(), AppError> {
         let Some(o) = &self.oauth else {
             return Ok(());
@@ -284,7 +285,13 @@ impl Conn<'_> {
             let (retry_after, last) = match result {
                 Ok(r) if r.status < 500 => break r,
                 Ok(r) => (r.retry_after, Some(r.status)),
-                Err(_) => (None, None),
+                Err(e) => {
+                    worker::console_warn!(
+                        "salesforce connection {:?}: token endpoint attempt {attempt}: {e}",
+                        self.name
+                    );
+                    (None, None)
+                }
             };
             let delay = crm::retry_delay_ms(attempt, retry_after, js_sys::Math::random());
             if attempt >= 3 || crate::platform::now_ms() + delay as i64 >= self.deadline_ms {
@@ -656,10 +663,19 @@ impl Conn<'_> {
     /// timeout after the vendor wrote it); `None` when there is none. One call: Zendesk `GET
     /// /api/v2/tickets.json?external_id=` (List Tickets by external id); Freshdesk `GET /api/v2/search/tickets?query=
     /// "tag:'…'"` (Filter Tickets; its index may lag a few seconds behind a create); HubSpot ticket search with
-    /// `subject` EQ; Salesforce SOQL on Case by exact `Subject`. Zendesk and Freshdesk need `t.marker`.
+    /// `subject` EQ; Salesforce SOQL on Case by exact `Subject`. Zendesk and Freshdesk need `t.marker`; at HubSpot and
+    /// Salesforce only tickets created since `since` (RFC 3339, the first attempt's time, less 10 min for clock
+    /// skew) count, so an older ticket that happens to share the subject is never taken for ours.
     /// <https://developer.zendesk.com/api-reference/ticketing/tickets/tickets/#list-tickets>,
     /// <https://developers.freshdesk.com/api/#filter_tickets>, <https://developers.hubspot.com/docs/api/crm/search>.
-    pub async fn find_created(&self, t: &TicketInput) -> Result<Option<Ticket>, AppError> {
+    pub async fn find_created(
+        &self,
+        t: &TicketInput,
+        since: Option<&str>,
+    ) -> Result<Option<Ticket>, AppError> {
+        let since = since
+            .and_then(crate::domain::time::parse_rfc3339)
+            .map(|s| s - chrono::Duration::minutes(10));
         let first = |v: Option<&serde_json::Value>, f: fn(&serde_json::Value) -> Ticket| {
             v.and_then(|a| a.as_array()).and_then(|a| a.first()).map(f)
         };
@@ -683,7 +699,10 @@ impl Conn<'_> {
             }
             (crm::CrmType::Hubspot, _) => {
                 let body = serde_json::json!({
-                    "filterGroups": [{"filters": [{"propertyName": "subject", "operator": "EQ", "value": t.subject}]}],
+                    "filterGroups": [{"filters": [
+                        {"propertyName": "subject", "operator": "EQ", "value": t.subject},
+                        {"propertyName": "createdate", "operator": "GTE",
+                         "value": since.map(|s| s.timestamp_millis()).unwrap_or(0).to_string()}]}],
                     "properties": ["subject", "content", "hs_pipeline_stage", "hs_ticket_priority", "createdate", "hs_lastmodifieddate"],
                     "sorts": [{"propertyName": "createdate", "direction": "ASCENDING"}],
                     "limit": 1,
@@ -699,8 +718,12 @@ impl Conn<'_> {
             (crm::CrmType::Salesforce, _) => self
                 .soql(&format!(
                     "SELECT Id, CaseNumber, Subject, Status, Priority, IsClosed, ContactId, CreatedDate, LastModifiedDate \
-                     FROM Case WHERE Subject = '{}' ORDER BY CreatedDate ASC LIMIT 1",
-                    soql_str(&t.subject)
+                     FROM Case WHERE Subject = '{}' AND CreatedDate >= {} ORDER BY CreatedDate ASC LIMIT 1",
+                    soql_str(&t.subject),
+                    // SOQL dateTime literal: no quotes, no fractional seconds.
+                    since
+                        .unwrap_or_default()
+                        .format("%Y-%m-%dT%H:%M:%SZ")
                 ))
                 .await?
                 .first()

@@ -360,7 +360,16 @@ pub async fn sync(env: &worker::Env) -> AppResult<SyncReport> {
             continue;
         };
         let conn = connect(&cfg, &db, &http, &row).await?;
-        let result = sync_connection(&db, &http, &row, &sc.tenant_id, &conn, &mut report).await;
+        let result = sync_connection(
+            &db,
+            &http,
+            &row,
+            &sc.tenant_id,
+            &conn,
+            cfg.crm_timeout_ms as i64,
+            &mut report,
+        )
+        .await;
         keep_token(&db, &cfg, &sc.tenant_id, &row, &conn).await;
         if let Err(e) = result {
             worker::console_warn!("ticket sync with connection {}: {e}", row.id);
@@ -375,6 +384,7 @@ async fn sync_connection(
     row: &Connection,
     tenant: &str,
     conn: &Conn<'_>,
+    timeout_ms: i64,
     report: &mut SyncReport,
 ) -> AppResult<()> {
     use crate::domain::crm::{from_edgedesk_status, to_edgedesk_status};
@@ -389,45 +399,44 @@ async fn sync_connection(
     for t in
         store::unlinked_tickets(db, tenant, &row.id, &since, platform::now_ms(), SYNC_BATCH).await?
     {
-        if !budget() {
+        // A create needs time for its answer: one started on the run's last seconds could be made at the vendor
+        // and still time out here. The next run goes on.
+        if !budget() || conn.deadline_ms - platform::now_ms() < timeout_ms / 2 {
             return Ok(());
         }
         let now = crate::domain::time::rfc3339(platform::now());
-        store::claim_link(db, tenant, &row.id, &t.ticket_id, &now).await?;
+        if !store::claim_link(db, tenant, &row.id, &t.ticket_id, &now, platform::now_ms()).await? {
+            continue; // another run holds it
+        }
         let customer_id = t
             .crm_customer
             .as_deref()
             .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
             .filter(|c| c.get("crm_type").and_then(|k| k.as_str()) == Some(row.kind.as_str()))
             .and_then(|c| c["customer"]["id"].as_str().map(String::from));
+        let valid_email = t
+            .customer_email
+            .as_deref()
+            .filter(|e| crate::domain::fields::Email::parse("email", e).is_ok());
         let input = TicketInput {
-            subject: format!("[{}] {}", t.ticket_number, t.subject),
+            subject: crate::domain::crm::mirror_subject(&t.ticket_number, &t.subject),
             description: Some(t.description.clone().unwrap_or_else(|| t.subject.clone())),
             priority: Some(t.priority.clone()),
             customer_id,
-            marker: Some(format!("edgedesk-{}", t.ticket_id)),
+            marker: Some(crate::domain::crm::mirror_marker(
+                &t.ticket_number,
+                &t.ticket_id,
+            )),
             requester: Requester {
-                email: t.customer_email.clone(),
+                email: valid_email.map(String::from),
                 phone: t.customer_phone.clone(),
                 name: t.customer_name.clone(),
             },
         };
         // An earlier attempt that failed may still have created it (the answer was lost): look before creating.
+        // A failed search has no side effect: it is not counted as an attempt (the claim's lease pauses the ticket).
         let found = if t.tried != 0 {
-            match conn.find_created(&input).await {
-                Ok(found) => found,
-                Err(e) => {
-                    store::link_failed(
-                        db,
-                        &row.id,
-                        &t.ticket_id,
-                        &e.to_string(),
-                        platform::now_ms(),
-                    )
-                    .await?;
-                    return Err(e);
-                }
-            }
+            conn.find_created(&input, t.claimed_at.as_deref()).await?
         } else {
             None
         };
@@ -476,7 +485,16 @@ async fn sync_connection(
                     platform::now_ms(),
                 )
                 .await?;
-                return Err(e);
+                // The vendor refused this ticket (4xx): the others may go through. Anything else (down, rate
+                // limited, timed out) ends this connection's run.
+                if e.status_and_code().0.as_u16() != 422 {
+                    return Err(e);
+                }
+                worker::console_warn!(
+                    "ticket sync: {} refused by {}: {e}",
+                    t.ticket_number,
+                    row.id
+                );
             }
         }
     }

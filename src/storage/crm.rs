@@ -376,6 +376,9 @@ pub struct SyncTicket {
     /// 1 when a create was attempted before (claimed by an earlier run): it may have happened although it failed.
     #[serde(default)]
     pub tried: i64,
+    /// RFC 3339: when the first attempt claimed it (unlinked tickets tried before only).
+    #[serde(default)]
+    pub claimed_at: Option<String>,
 }
 
 const SYNC_TICKET_COLUMNS: &str =
@@ -395,14 +398,14 @@ pub async fn unlinked_tickets(
     db.all(
         &format!(
             "SELECT {SYNC_TICKET_COLUMNS}, NULL AS external_id, NULL AS synced_status,
-                    (l.ticket_id IS NOT NULL) AS tried FROM tickets t
+                    (l.ticket_id IS NOT NULL) AS tried, l.created_at AS claimed_at FROM tickets t
              LEFT JOIN crm_ticket_links l ON l.connection_id = ? AND l.ticket_id = t.ticket_id
              WHERE t.tenant_id = ? AND (t.status IN ('open', 'pending') OR t.updated_at >= ?)
                AND t.merged_into IS NULL
-               AND (l.ticket_id IS NULL OR (l.external_id IS NULL AND l.attempts < 5 AND l.retry_at_ms <= ?))
+               AND (l.ticket_id IS NULL OR (l.external_id IS NULL AND l.attempts < ? AND l.retry_at_ms <= ?))
              ORDER BY t.created_at LIMIT ?"
         ),
-        params![connection, tenant, since, now_ms, i64::from(limit)],
+        params![connection, tenant, since, SYNC_MAX_ATTEMPTS, now_ms, i64::from(limit)],
     )
     .await
 }
@@ -461,21 +464,36 @@ pub async fn tickets_to_check(
     .await
 }
 
-/// Claims a ticket for creation in the CRM (a link without external id yet).
+/// Claims a ticket for one create attempt, as a lease of [`SYNC_RETRY_STEP_MS`]: a new link row, or a due one whose
+/// earlier attempt failed (or whose run died). `false` when another run holds it (overlapping crons): then nothing
+/// is created. One write for a new ticket, two for a retry.
 pub async fn claim_link(
     db: &Db,
     tenant: &str,
     connection: &str,
     ticket: &str,
     now: &str,
-) -> AppResult<()> {
-    db.run(
-        "INSERT OR IGNORE INTO crm_ticket_links (connection_id, tenant_id, ticket_id, created_at)
-         VALUES (?, ?, ?, ?)",
-        params![connection, tenant, ticket, now],
-    )
-    .await?;
-    Ok(())
+    now_ms: i64,
+) -> AppResult<bool> {
+    let lease = now_ms + SYNC_RETRY_STEP_MS;
+    let inserted = db
+        .run(
+            "INSERT OR IGNORE INTO crm_ticket_links (connection_id, tenant_id, ticket_id, created_at, retry_at_ms)
+             VALUES (?, ?, ?, ?, ?)",
+            params![connection, tenant, ticket, now, lease],
+        )
+        .await?;
+    if inserted == 1 {
+        return Ok(true);
+    }
+    let taken = db
+        .run(
+            "UPDATE crm_ticket_links SET retry_at_ms = ?
+             WHERE connection_id = ? AND ticket_id = ? AND external_id IS NULL AND retry_at_ms <= ?",
+            params![lease, connection, ticket, now_ms],
+        )
+        .await?;
+    Ok(taken == 1)
 }
 
 /// Records the CRM ticket created for a ticket.
@@ -497,10 +515,16 @@ pub async fn link_created(
     Ok(())
 }
 
-/// A failed create is tried again after this many ms times the failed attempts so far (5, 10, 15, 20 min).
+/// A failed create is tried again after this many ms times the failed attempts so far (5, 10, 15 … min), at most
+/// [`SYNC_RETRY_MAX_MS`] apart; a claim holds a ticket this long (a run that dies mid-create pauses it too).
 pub const SYNC_RETRY_STEP_MS: i64 = 5 * 60 * 1000;
+/// Longest pause between two create attempts (1 h).
+pub const SYNC_RETRY_MAX_MS: i64 = 60 * 60 * 1000;
+/// Failed create attempts after which a ticket is no longer mirrored (≈ a day of retries).
+pub const SYNC_MAX_ATTEMPTS: i64 = 30;
 
-/// Records a failed creation (kept for retry after [`SYNC_RETRY_STEP_MS`] × attempts, given up after 5).
+/// Records a failed creation (kept for retry after [`SYNC_RETRY_STEP_MS`] × attempts, capped at
+/// [`SYNC_RETRY_MAX_MS`], given up after [`SYNC_MAX_ATTEMPTS`]).
 pub async fn link_failed(
     db: &Db,
     connection: &str,
@@ -509,9 +533,17 @@ pub async fn link_failed(
     now_ms: i64,
 ) -> AppResult<()> {
     db.run(
-        "UPDATE crm_ticket_links SET attempts = attempts + 1, last_error = ?, retry_at_ms = ? + ? * (attempts + 1)
+        "UPDATE crm_ticket_links SET attempts = attempts + 1, last_error = ?,
+                retry_at_ms = ? + MIN(? * (attempts + 1), ?)
          WHERE connection_id = ? AND ticket_id = ?",
-        params![error, now_ms, SYNC_RETRY_STEP_MS, connection, ticket],
+        params![
+            error,
+            now_ms,
+            SYNC_RETRY_STEP_MS,
+            SYNC_RETRY_MAX_MS,
+            connection,
+            ticket
+        ],
     )
     .await?;
     Ok(())

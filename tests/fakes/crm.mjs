@@ -807,7 +807,7 @@ const HUBSPOT_RATE_MAX = 190;
 const HUBSPOT_RATE_INTERVAL_MS = 10000;
 export const HUBSPOT_TICKET_STAGES = { 1: 'New', 2: 'Waiting on contact', 3: 'Waiting on us', 4: 'Closed' };
 const HUBSPOT_PRIORITIES = ['LOW', 'MEDIUM', 'HIGH', 'URGENT'];
-const HUBSPOT_OPERATORS = ['EQ', 'NEQ', 'IN', 'NOT_IN', 'HAS_PROPERTY', 'NOT_HAS_PROPERTY'];
+const HUBSPOT_OPERATORS = ['EQ', 'NEQ', 'LT', 'LTE', 'GT', 'GTE', 'IN', 'NOT_IN', 'HAS_PROPERTY', 'NOT_HAS_PROPERTY'];
 /** HUBSPOT_DEFINED association type id, ticket → contact. */
 const HUBSPOT_TICKET_TO_CONTACT = 16;
 
@@ -1069,7 +1069,14 @@ export async function startHubSpot({ token, contacts = [], tickets = [], port = 
     const has = raw !== undefined && raw !== null && raw !== '';
     const value = has ? String(raw).toLowerCase() : undefined;
     const eq = (v) => has && value === String(v).toLowerCase();
+    // Range operators on numbers and dates (HubSpot compares dates given as epoch milliseconds or ISO 8601).
+    const num = (v) => (/^-?\d+(\.\d+)?$/.test(String(v)) ? Number(v) : Date.parse(String(v)));
+    const cmp = () => (has ? num(raw) - num(filter.value) : NaN);
     switch (filter.operator) {
+      case 'LT': return cmp() < 0;
+      case 'LTE': return cmp() <= 0;
+      case 'GT': return cmp() > 0;
+      case 'GTE': return cmp() >= 0;
       case 'EQ': return eq(filter.value);
       case 'NEQ': return !eq(filter.value);
       case 'IN': return (filter.values ?? []).some(eq);
@@ -1108,7 +1115,7 @@ export async function startHubSpot({ token, contacts = [], tickets = [], port = 
           throw hsError(400, { message: `Invalid input JSON: Cannot deserialize value of type \`Operator\` from String "${f?.operator}": not one of the values accepted for Enum class: [${HUBSPOT_OPERATORS.join(', ')}]` });
         }
         if (!f.propertyName) throw hsError(400, { message: 'Invalid input JSON: filter propertyName is required' });
-        if (['EQ', 'NEQ'].includes(f.operator) && f.value === undefined) throw hsError(400, { message: `There was a problem with the request. Filter value is required for operator ${f.operator}` });
+        if (['EQ', 'NEQ', 'LT', 'LTE', 'GT', 'GTE'].includes(f.operator) && f.value === undefined) throw hsError(400, { message: `There was a problem with the request. Filter value is required for operator ${f.operator}` });
       }
     }
     const limit = body.limit ?? 10;
@@ -1428,6 +1435,9 @@ export async function startFreshdesk({ apiKey, contacts = [], tickets = [], port
     }
     if (body.tags !== undefined && !(Array.isArray(body.tags) && body.tags.every((tag) => typeof tag === 'string'))) {
       errors.push({ field: 'tags', message: `Value set is of type ${Array.isArray(body.tags) ? 'Array of mixed types' : typeof body.tags === 'string' ? 'String' : 'Integer'}.It should be a/an Array`, code: 'datatype_mismatch' });
+    } else if (body.tags?.some((tag) => tag.length > 32)) {
+      // Freshdesk's own limit (its API answers this for a tag over 32 characters).
+      errors.push({ field: 'tags', message: 'It should only contain elements that have maximum of 32 characters', code: 'invalid_value' });
     }
     if (body.email !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(String(body.email))) {
       errors.push({ field: 'email', message: "It should be in the 'valid email address' format", code: 'invalid_value' });
