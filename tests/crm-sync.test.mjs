@@ -196,6 +196,22 @@ for (const v of VENDORS) {
       assert.equal(linked.length, all.length);
       assert.ok(linked.every((l) => l.external_id), JSON.stringify(linked));
       assert.equal(new Set(linked.map((l) => l.external_id)).size, all.length, 'each linked to its own CRM ticket');
+
+      // A ticket the CRM refuses (4xx) does not hold up the others in the same run; it is tried again later.
+      for (const subject of ['Refused one', 'Accepted one']) {
+        h.fakes.addMessage({ raw: email({ from: `${subject} <${subject.split(' ')[0].toLowerCase()}@example.net>`, subject }) });
+      }
+      await h.poll(token);
+      const pair = await h.rows("SELECT ticket_id, ticket_number, subject FROM tickets WHERE subject IN ('Refused one', 'Accepted one')");
+      assert.equal(pair.length, 2);
+      fake.fail(v.create, { status: 400, times: 1 });
+      await run();
+      assert.equal(pair.filter((t) => count(t) === 1).length, 1, 'the other one went through in the same run');
+      const refused = await h.rows('SELECT attempts FROM crm_ticket_links WHERE external_id IS NULL');
+      assert.deepEqual(refused.map((r) => r.attempts), [1]);
+      await due();
+      await run();
+      for (const t of pair) assert.equal(count(t), 1, t.ticket_number);
     } finally {
       await h.dispose();
       await fake.close();
