@@ -128,7 +128,7 @@ test('AI drafts: one Gmail draft per customer message, in the thread, with corre
     assert.match(header(raw, 'To'), /ana@example.com/);
     const llmCall = h.fakes.requests.find((q) => q.path === '/v1/chat/completions');
     assert.ok(llmCall, 'the LLM was asked');
-    assert.doesNotMatch(llmCall.body, /4111/, 'card numbers are masked before the LLM sees them');
+    assert.doesNotMatch(llmCall.body, /4111[\s-]*1111/, 'card numbers are masked before the LLM sees them');
     assert.match(llmCall.body, /\*\*\*\*/);
     const detail = await h.api('GET', '/api/v1/tickets/TKT-000001', { token });
     assert.equal(detail.json.draft.status, 'created');

@@ -426,7 +426,7 @@ describe('ticket work: search, tags, bulk, merge, notes, drafts, reports, live',
     assert.equal(regen.status, 200, regen.text);
     const llmCalls = h.fakes.requests.filter((r) => r.path?.startsWith('/v1/chat/completions'));
     assert.ok(llmCalls.length > 0);
-    assert.ok(!String(llmCalls.at(-1).body).includes('7781'), 'the note is not in the prompt');
+    assert.ok(!String(llmCalls.at(-1).body).includes('internal remark 7781'), 'the note is not in the prompt');
   });
 
   test('AI drafts: regenerate replaces the Gmail draft, discard removes it, sending an edit records the edit distance', async () => {
