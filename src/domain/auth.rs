@@ -8,6 +8,7 @@ use super::ticket::Role;
 use chrono::{DateTime, Duration, Utc};
 use jwt_compact::alg::{Hs256, Hs256Key};
 use jwt_compact::{AlgorithmExt, Claims, Header, TimeOptions, UntrustedToken};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// How long a login token lives: 12 hours.
@@ -54,34 +55,51 @@ pub enum AuthError {
 
 /// Signs claims valid from `now` for [`TOKEN_TTL_SECONDS`].
 pub fn issue(secret: &[u8], claims: StaffClaims, now: DateTime<Utc>) -> Result<String, AuthError> {
-    let opts = TimeOptions::new(Duration::seconds(0), move || now);
-    let claims =
-        Claims::new(claims).set_duration_and_issuance(&opts, Duration::seconds(TOKEN_TTL_SECONDS));
-    Hs256
-        .token(
-            &Header::empty().with_token_type("JWT"),
-            &claims,
-            &Hs256Key::new(secret),
-        )
-        .map_err(|_| AuthError::Creation)
+    sign(&Hs256Key::new(secret), claims, TOKEN_TTL_SECONDS, now)
 }
 
 /// Verifies a token at time `now` (60 s leeway for clock skew) and returns its claims.
 pub fn verify(secret: &[u8], token: &str, now: DateTime<Utc>) -> Result<StaffClaims, AuthError> {
+    check(&Hs256Key::new(secret), token, now, |_| true)
+}
+
+/// An HS256 JWT (`typ: JWT`) of `claims`, issued at `now`, expiring `ttl_seconds` later.
+fn sign<T: Serialize>(
+    key: &Hs256Key,
+    claims: T,
+    ttl_seconds: i64,
+    now: DateTime<Utc>,
+) -> Result<String, AuthError> {
+    let opts = TimeOptions::new(Duration::seconds(0), move || now);
+    let claims =
+        Claims::new(claims).set_duration_and_issuance(&opts, Duration::seconds(ttl_seconds));
+    Hs256
+        .token(&Header::empty().with_token_type("JWT"), &claims, key)
+        .map_err(|_| AuthError::Creation)
+}
+
+/// The claims of an HS256 token signed with `key`: only HS256, a good signature, an `exp`, claims `accept`s
+/// (else [`AuthError::Malformed`]), and not expired at `now` (60 s leeway).
+fn check<T: DeserializeOwned + Clone>(
+    key: &Hs256Key,
+    token: &str,
+    now: DateTime<Utc>,
+    accept: impl Fn(&T) -> bool,
+) -> Result<T, AuthError> {
     let untrusted = UntrustedToken::new(token).map_err(|_| AuthError::Malformed)?;
     if untrusted.algorithm() != "HS256" {
         return Err(AuthError::WrongAlgorithm);
     }
-    let key = Hs256Key::new(secret);
     let token = Hs256
-        .validator::<StaffClaims>(&key)
+        .validator::<T>(key)
         .validate(&untrusted)
         .map_err(|e| match e {
             jwt_compact::ValidationError::InvalidSignature => AuthError::BadSignature,
             _ => AuthError::Malformed,
         })?;
-    if token.claims().expiration.is_none() {
-        return Err(AuthError::Malformed); // a token without `exp` would never expire
+    // A token without `exp` would never expire.
+    if token.claims().expiration.is_none() || !accept(&token.claims().custom) {
+        return Err(AuthError::Malformed);
     }
     let opts = TimeOptions::new(Duration::seconds(60), move || now);
     token
@@ -125,16 +143,7 @@ pub fn issue_room(
     claims: RoomClaims,
     now: DateTime<Utc>,
 ) -> Result<String, AuthError> {
-    let opts = TimeOptions::new(Duration::seconds(0), move || now);
-    let claims = Claims::new(claims)
-        .set_duration_and_issuance(&opts, Duration::seconds(ROOM_TOKEN_TTL_SECONDS));
-    Hs256
-        .token(
-            &Header::empty().with_token_type("JWT"),
-            &claims,
-            &room_key(secret),
-        )
-        .map_err(|_| AuthError::Creation)
+    sign(&room_key(secret), claims, ROOM_TOKEN_TTL_SECONDS, now)
 }
 
 /// Verifies a room token at `now` (60 s leeway).
@@ -143,26 +152,9 @@ pub fn verify_room(
     token: &str,
     now: DateTime<Utc>,
 ) -> Result<RoomClaims, AuthError> {
-    let untrusted = UntrustedToken::new(token).map_err(|_| AuthError::Malformed)?;
-    if untrusted.algorithm() != "HS256" {
-        return Err(AuthError::WrongAlgorithm);
-    }
-    let token = Hs256
-        .validator::<RoomClaims>(&room_key(secret))
-        .validate(&untrusted)
-        .map_err(|e| match e {
-            jwt_compact::ValidationError::InvalidSignature => AuthError::BadSignature,
-            _ => AuthError::Malformed,
-        })?;
-    if token.claims().expiration.is_none() || token.claims().custom.aud != "room" {
-        return Err(AuthError::Malformed);
-    }
-    let opts = TimeOptions::new(Duration::seconds(60), move || now);
-    token
-        .claims()
-        .validate_expiration(&opts)
-        .map_err(|_| AuthError::Expired)?;
-    Ok(token.claims().custom.clone())
+    check(&room_key(secret), token, now, |c: &RoomClaims| {
+        c.aud == "room"
+    })
 }
 
 /// PBKDF2 iterations for new password hashes (Workers' WebCrypto allows at most 100 000).
