@@ -96,6 +96,50 @@ fn credential(headers: &HeaderMap) -> Result<Credential, AppError> {
         })
 }
 
+/// The `token` query parameter of a WebSocket upgrade request (a browser cannot send headers with one), if given;
+/// 400 `bad_request` unless the request asks for `Upgrade: websocket`.
+pub fn websocket_token(parts: &Parts) -> Result<Option<String>, AppError> {
+    let upgrade = parts
+        .headers
+        .get("upgrade")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if !upgrade {
+        return Err(AppError::BadRequest(
+            "this endpoint needs a WebSocket upgrade (Upgrade: websocket)".into(),
+        ));
+    }
+    Ok(parts.uri.query().and_then(|q| {
+        serde_urlencoded::from_str::<Vec<(String, String)>>(q)
+            .ok()?
+            .into_iter()
+            .find(|(k, _)| k == "token")
+            .map(|(_, v)| v)
+    }))
+}
+
+/// Hands an authenticated WebSocket upgrade to the Durable Object named `name` in namespace `binding`: `url` (its
+/// path and query tell the object who connects) is fetched there with `Upgrade: websocket`, and the object's answer
+/// (101 with the socket) goes back as is.
+pub async fn upgrade_at(
+    state: &AppState,
+    binding: &str,
+    name: &str,
+    url: &str,
+) -> Result<axum::response::Response, AppError> {
+    let headers = worker::Headers::new();
+    headers.set("upgrade", "websocket")?;
+    let mut init = worker::RequestInit::new();
+    init.with_headers(headers);
+    let req = worker::Request::new_with_init(url, &init)?;
+    let stub = state
+        .env
+        .durable_object(binding)?
+        .id_from_name(name)?
+        .get_stub()?;
+    Ok(stub.fetch_with_request(req).await?.into())
+}
+
 /// The session cookie's value, if the request has one.
 pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
     headers

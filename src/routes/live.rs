@@ -5,7 +5,9 @@
 //! WebSocket hijacking defence); otherwise 401/403 and no upgrade. The socket is then handed to the tenant's
 //! `TenantHub` Durable Object ([`crate::rooms::hub`]).
 
-use super::extract::{authenticate, check_origin, context, session_cookie};
+use super::extract::{
+    authenticate, check_origin, context, session_cookie, upgrade_at, websocket_token,
+};
 use super::AppState;
 use crate::error::{AppError, AppResult};
 use crate::rooms::hub;
@@ -23,42 +25,15 @@ pub fn router() -> Router<AppState> {
 async fn live(State(state): State<AppState>, req: Request) -> AppResult<Response> {
     let (cfg, db) = context(&state)?;
     let (parts, _) = req.into_parts();
-    let upgrade = parts
-        .headers
-        .get("upgrade")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    if !upgrade {
-        return Err(AppError::BadRequest(
-            "this endpoint needs a WebSocket upgrade (Upgrade: websocket)".into(),
-        ));
-    }
+    let query_token = websocket_token(&parts)?;
     if parts.headers.contains_key("origin") {
         check_origin(&cfg, &parts.uri, &parts.headers)?;
     }
-    let query_token = parts.uri.query().and_then(|q| {
-        serde_urlencoded::from_str::<Vec<(String, String)>>(q)
-            .ok()?
-            .into_iter()
-            .find(|(k, _)| k == "token")
-            .map(|(_, v)| v)
-    });
     let token = session_cookie(&parts.headers)
         .or(query_token)
         .ok_or_else(|| AppError::Unauthorized("sign in first".into()))?;
     let me = authenticate(&db, &cfg, &token).await?;
 
-    let headers = worker::Headers::new();
-    headers.set("upgrade", "websocket")?;
-    let mut init = worker::RequestInit::new();
-    init.with_headers(headers);
     let url = hub::hub_url("/connect", &[("staff_id", &me.id), ("name", &me.name)]);
-    let hub_req = worker::Request::new_with_init(&url, &init)?;
-    let stub = state
-        .env
-        .durable_object("HUB")?
-        .id_from_name(&me.tenant)?
-        .get_stub()?;
-    let res = stub.fetch_with_request(hub_req).await?;
-    Ok(res.into())
+    upgrade_at(&state, "HUB", &me.tenant, &url).await
 }

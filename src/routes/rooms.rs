@@ -8,7 +8,9 @@
 //! takes the old place back; a customer's is in the token. The socket is then handed to the room's
 //! `SignalingRoom` Durable Object ([`crate::rooms::signaling`]) with the peer and its ICE servers.
 
-use super::extract::{authenticate, check_origin, context, session_cookie};
+use super::extract::{
+    authenticate, check_origin, context, session_cookie, upgrade_at, websocket_token,
+};
 use super::AppState;
 use crate::domain::auth::verify_room;
 use crate::domain::rooms::{PeerRole, RoomPeer};
@@ -34,23 +36,7 @@ async fn ws(
 ) -> AppResult<Response> {
     let (cfg, db) = context(&state)?;
     let (parts, _) = req.into_parts();
-    let upgrade = parts
-        .headers
-        .get("upgrade")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    if !upgrade {
-        return Err(AppError::BadRequest(
-            "this endpoint needs a WebSocket upgrade (Upgrade: websocket)".into(),
-        ));
-    }
-    let query_token = parts.uri.query().and_then(|q| {
-        serde_urlencoded::from_str::<Vec<(String, String)>>(q)
-            .ok()?
-            .into_iter()
-            .find(|(k, _)| k == "token")
-            .map(|(_, v)| v)
-    });
+    let query_token = websocket_token(&parts)?;
     let secret = cfg.jwt_secret()?.as_bytes().to_vec();
     let peer = match query_token
         .as_deref()
@@ -121,18 +107,13 @@ async fn ws(
         ("ice", ice.to_string()),
     ])
     .map_err(|e| AppError::Internal(e.to_string()))?;
-    let headers = worker::Headers::new();
-    headers.set("upgrade", "websocket")?;
-    let mut init = worker::RequestInit::new();
-    init.with_headers(headers);
-    let room_req = worker::Request::new_with_init(&format!("https://room/connect?{q}"), &init)?;
-    let stub = state
-        .env
-        .durable_object("ROOMS")?
-        .id_from_name(&room_id)?
-        .get_stub()?;
-    let res = stub.fetch_with_request(room_req).await?;
-    Ok(res.into())
+    upgrade_at(
+        &state,
+        "ROOMS",
+        &room_id,
+        &format!("https://room/connect?{q}"),
+    )
+    .await
 }
 
 /// 409 unless the conversation is waiting or in progress: an ended room takes no one.
