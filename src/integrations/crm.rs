@@ -597,6 +597,53 @@ impl Conn<'_> {
         }
     }
 
+    /// HubSpot ticket search (`POST /crm/v3/objects/tickets/search`): one AND group of `filters`, optional `sorts`,
+    /// at most `limit` tickets with the properties [`hubspot_ticket`] reads
+    /// (<https://developers.hubspot.com/docs/api/crm/search>).
+    async fn hubspot_tickets(
+        &self,
+        filters: serde_json::Value,
+        sorts: Option<serde_json::Value>,
+        limit: u32,
+    ) -> Result<Vec<Ticket>, AppError> {
+        let mut body = serde_json::json!({
+            "filterGroups": [{"filters": filters}],
+            "properties": ["subject", "content", "hs_pipeline_stage", "hs_ticket_priority", "createdate", "hs_lastmodifieddate"],
+            "limit": limit,
+        });
+        if let Some(sorts) = sorts {
+            body["sorts"] = sorts;
+        }
+        Ok(
+            match self
+                .call(Method::Post, "/crm/v3/objects/tickets/search", Some(body))
+                .await?
+            {
+                Some(r) => self
+                    .json(&r)?
+                    .get("results")
+                    .and_then(|t| t.as_array())
+                    .map(|a| a.iter().map(hubspot_ticket).collect())
+                    .unwrap_or_default(),
+                None => Vec::new(),
+            },
+        )
+    }
+
+    /// Salesforce Cases with the fields [`salesforce_case`] reads, `condition` being the SOQL after `WHERE`
+    /// (filter, `ORDER BY`, `LIMIT`; values already escaped with [`soql_str`]).
+    async fn salesforce_cases(&self, condition: &str) -> Result<Vec<Ticket>, AppError> {
+        Ok(self
+            .soql(&format!(
+                "SELECT Id, CaseNumber, Subject, Status, Priority, IsClosed, ContactId, CreatedDate, LastModifiedDate \
+                 FROM Case WHERE {condition}"
+            ))
+            .await?
+            .iter()
+            .map(salesforce_case)
+            .collect())
+    }
+
     /// The customer's open tickets (not solved or closed), newest first, at most 5 (one call):
     /// Zendesk `GET /api/v2/users/{id}/tickets/requested.json`; HubSpot ticket search on `associations.contact`;
     /// Freshdesk `GET /api/v2/tickets?requester_id=`; Salesforce SOQL on Case by `ContactId` and `IsClosed`.
@@ -618,20 +665,14 @@ impl Conn<'_> {
                 None => Vec::new(),
             },
             crm::CrmType::Hubspot => {
-                let body = serde_json::json!({
-                    "filterGroups": [{"filters": [
+                self.hubspot_tickets(
+                    serde_json::json!([
                         {"propertyName": "associations.contact", "operator": "EQ", "value": customer_id},
-                        {"propertyName": "hs_pipeline_stage", "operator": "NEQ", "value": "4"}]}],
-                    "properties": ["subject", "content", "hs_pipeline_stage", "hs_ticket_priority", "createdate", "hs_lastmodifieddate"],
-                    "limit": 5,
-                });
-                match self
-                    .call(Method::Post, "/crm/v3/objects/tickets/search", Some(body))
-                    .await?
-                {
-                    Some(r) => self.json(&r)?.get("results").and_then(|t| t.as_array()).map(|a| a.iter().map(hubspot_ticket).collect()).unwrap_or_default(),
-                    None => Vec::new(),
-                }
+                        {"propertyName": "hs_pipeline_stage", "operator": "NEQ", "value": "4"}]),
+                    None,
+                    5,
+                )
+                .await?
             }
             crm::CrmType::Freshdesk => {
                 // Without updated_since Freshdesk lists only tickets created in the last 30 days.
@@ -642,16 +683,13 @@ impl Conn<'_> {
                     None => Vec::new(),
                 }
             }
-            crm::CrmType::Salesforce => self
-                .soql(&format!(
-                    "SELECT Id, CaseNumber, Subject, Status, Priority, IsClosed, ContactId, CreatedDate, LastModifiedDate \
-                     FROM Case WHERE ContactId = '{}' AND IsClosed = false ORDER BY CreatedDate DESC LIMIT 5",
+            crm::CrmType::Salesforce => {
+                self.salesforce_cases(&format!(
+                    "ContactId = '{}' AND IsClosed = false ORDER BY CreatedDate DESC LIMIT 5",
                     soql_str(customer_id)
                 ))
                 .await?
-                .iter()
-                .map(salesforce_case)
-                .collect(),
+            }
             crm::CrmType::Livechat => Vec::new(),
         };
         found.retain(open);
@@ -697,28 +735,21 @@ impl Conn<'_> {
                     None => None,
                 }
             }
-            (crm::CrmType::Hubspot, _) => {
-                let body = serde_json::json!({
-                    "filterGroups": [{"filters": [
+            (crm::CrmType::Hubspot, _) => self
+                .hubspot_tickets(
+                    serde_json::json!([
                         {"propertyName": "subject", "operator": "EQ", "value": t.subject},
                         {"propertyName": "createdate", "operator": "GTE",
-                         "value": since.map(|s| s.timestamp_millis()).unwrap_or(0).to_string()}]}],
-                    "properties": ["subject", "content", "hs_pipeline_stage", "hs_ticket_priority", "createdate", "hs_lastmodifieddate"],
-                    "sorts": [{"propertyName": "createdate", "direction": "ASCENDING"}],
-                    "limit": 1,
-                });
-                match self
-                    .call(Method::Post, "/crm/v3/objects/tickets/search", Some(body))
-                    .await?
-                {
-                    Some(r) => first(self.json(&r)?.get("results"), hubspot_ticket),
-                    None => None,
-                }
-            }
+                         "value": since.map(|s| s.timestamp_millis()).unwrap_or(0).to_string()}]),
+                    Some(serde_json::json!([{"propertyName": "createdate", "direction": "ASCENDING"}])),
+                    1,
+                )
+                .await?
+                .into_iter()
+                .next(),
             (crm::CrmType::Salesforce, _) => self
-                .soql(&format!(
-                    "SELECT Id, CaseNumber, Subject, Status, Priority, IsClosed, ContactId, CreatedDate, LastModifiedDate \
-                     FROM Case WHERE Subject = '{}' AND CreatedDate >= {} ORDER BY CreatedDate ASC LIMIT 1",
+                .salesforce_cases(&format!(
+                    "Subject = '{}' AND CreatedDate >= {} ORDER BY CreatedDate ASC LIMIT 1",
                     soql_str(&t.subject),
                     // SOQL dateTime literal: no quotes, no fractional seconds.
                     since
@@ -726,8 +757,8 @@ impl Conn<'_> {
                         .format("%Y-%m-%dT%H:%M:%SZ")
                 ))
                 .await?
-                .first()
-                .map(salesforce_case),
+                .into_iter()
+                .next(),
             _ => None,
         })
     }
