@@ -15,14 +15,19 @@ const ZD_TOKEN = 'zd-api-token-sync-0123456789';
 const KEY = Buffer.alloc(32, 4).toString('base64');
 const SF = { clientId: '3MVG9-edgedesk-sync-key', clientSecret: 'sf-sync-secret-0123456789', refreshToken: '5Aep861-sync-refresh-token' };
 
+/** The built worker with the demo mailbox, a signed-in owner, and `run()`: one run of the CRM cron (enrichment + sync). */
+async function startSync() {
+  const h = await startEdgedesk({ eml: emlFiles(FIXTURES), vars: { CS_ENCRYPTION_KEY: KEY } });
+  const token = await h.login();
+  const api = (method, path, body) => h.api(method, path, { token, body });
+  const worker = await h.mf.getWorker();
+  return { h, token, api, run: () => worker.scheduled({ cron: '*/2 * * * *' }) };
+}
+
 test('tickets are mirrored once; status changes flow both ways; Edgedesk wins a conflict', async () => {
   const zd = await startZendesk({ email: 'admin@acme.test', apiToken: ZD_TOKEN });
-  const h = await startEdgedesk({ eml: emlFiles(FIXTURES), vars: { CS_ENCRYPTION_KEY: KEY } });
+  const { h, token, api, run } = await startSync();
   try {
-    const token = await h.login();
-    const api = (method, path, body) => h.api(method, path, { token, body });
-    const worker = await h.mf.getWorker();
-    const run = () => worker.scheduled({ cron: '*/2 * * * *' });
     const zdAuth = `Basic ${Buffer.from(`admin@acme.test/token:${ZD_TOKEN}`).toString('base64')}`;
     const zdPut = (id, ticket) => fetch(`${zd.url}/api/v2/tickets/${id}.json`, { method: 'PUT',
       headers: { authorization: zdAuth, 'content-type': 'application/json' }, body: JSON.stringify({ ticket }) });
@@ -122,12 +127,8 @@ const VENDORS = [
 for (const v of VENDORS) {
   test(`${v.type}: a create whose answer was lost is found, not made twice; a create that failed is made once`, async () => {
     const fake = await v.start();
-    const h = await startEdgedesk({ eml: emlFiles(FIXTURES), vars: { CS_ENCRYPTION_KEY: KEY } });
+    const { h, token, api, run } = await startSync();
     try {
-      const token = await h.login();
-      const api = (method, path, body) => h.api(method, path, { token, body });
-      const worker = await h.mf.getWorker();
-      const run = () => worker.scheduled({ cron: '*/2 * * * *' });
       const conn = v.connection(fake.url);
       const c = await api('POST', '/api/v1/admin/connections', { type: v.type, name: v.type, ...conn,
         settings: { ...conn.settings, sync_tickets: true } });
