@@ -236,6 +236,18 @@ describe('live support in the browser: widget on another origin, agent console',
     return res.json();
   }
 
+  /** The customer starts a chat that is auto-assigned to the online agent, who opens it in the console. */
+  async function chatWithAgent(s, customer) {
+    const started = await customerStarts(s, 'chat', customer);
+    const id = started.session_id;
+    assert.equal(started.status, 'active', 'auto-assigned to the online agent');
+    await s.cust.getByTestId('widget-status').filter({ hasText: 'Ana Agent joined' }).waitFor();
+    await s.page.locator(`[data-testid=my-session][data-session-id="${id}"]`).click();
+    await s.page.locator(`[data-testid=conversation][data-session-id="${id}"][data-kind=chat]`).waitFor();
+    await s.page.locator('[data-testid=room-status][data-status=open]').waitFor();
+    return started;
+  }
+
   test('two real WebRTC peers negotiate through a room: connected over host candidates, data channel both ways, audio flows; hang-up makes a voice ticket', async (t) => {
     const s = await setup(t);
     const { h, owner, page, cust } = s;
@@ -338,15 +350,9 @@ describe('live support in the browser: widget on another origin, agent console',
     const { h, owner, page, cust } = s;
     await s.goOnline();
 
-    const started = await customerStarts(s, 'chat', { name: 'Cleo Customer', email: 'cleo@example.com' });
-    const id = started.session_id;
-    assert.equal(started.status, 'active', 'auto-assigned to the online agent');
-    await cust.getByTestId('widget-status').filter({ hasText: 'Ana Agent joined' }).waitFor();
-
     // The chat is in the agent's conversations; she opens it and joins the room.
-    await page.locator(`[data-testid=my-session][data-session-id="${id}"]`).click();
-    await page.locator(`[data-testid=conversation][data-session-id="${id}"][data-kind=chat]`).waitFor();
-    await page.locator('[data-testid=room-status][data-status=open]').waitFor();
+    const started = await chatWithAgent(s, { name: 'Cleo Customer', email: 'cleo@example.com' });
+    const id = started.session_id;
 
     // Customer → agent, with the typing indicator first.
     await cust.getByTestId('widget-input').fill('Hello, my order #48213 has not arrived');
@@ -426,13 +432,8 @@ describe('live support in the browser: widget on another origin, agent console',
     await s.staff.context.addInitScript(trackWebSockets); // from the console's reload on
     await s.goOnline();
 
-    const started = await customerStarts(s, 'chat', { name: 'Rita Reload', email: 'rita@example.com' });
+    const started = await chatWithAgent(s, { name: 'Rita Reload', email: 'rita@example.com' });
     const id = started.session_id;
-    assert.equal(started.status, 'active', 'auto-assigned to the online agent');
-    await cust.getByTestId('widget-status').filter({ hasText: 'Ana Agent joined' }).waitFor();
-    await page.locator(`[data-testid=my-session][data-session-id="${id}"]`).click();
-    await page.locator(`[data-testid=conversation][data-session-id="${id}"][data-kind=chat]`).waitFor();
-    await page.locator('[data-testid=room-status][data-status=open]').waitFor();
 
     // One message each way before the reload.
     const first = 'Where is my parcel? It should have come on Monday.';
